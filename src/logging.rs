@@ -1,0 +1,25 @@
+//! Logging: `tracing` to standard error, with the level from `-v`/`-q` unless `RUST_LOG` says
+//! otherwise. Standard output is kept for results (`send`'s echo lines), so that it can be piped.
+
+use crate::cli::LogArgs;
+use std::io::IsTerminal;
+use tracing_subscriber::EnvFilter;
+
+pub fn init(args: &LogArgs) {
+    let level = match i16::from(args.verbose) - i16::from(args.quiet) {
+        ..=-2 => "error",
+        -1 => "warn",
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    // Our own crate at the chosen level; the libraries below us only when something is wrong.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,qecho={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}

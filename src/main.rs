@@ -1,0 +1,61 @@
+//! qecho: a QUIC echo tool. `main` only parses the command line, sets up logging and error
+//! reporting, and hands over to the subcommand; everything else lives in its own module.
+
+mod cert;
+mod cli;
+mod endpoint;
+mod events;
+mod explain;
+mod gencert;
+mod logging;
+mod send;
+mod serve;
+mod shutdown;
+mod stats;
+mod tls;
+mod units;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Exit status for an error: bad usage, bad input, or no connection (like ping's 2).
+pub const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    // Panics are bugs: color-eyre turns them into a readable report. Errors a user can cause are
+    // printed below as one paragraph, without backtraces or source locations.
+    let _ = color_eyre::config::HookBuilder::default()
+        .display_env_section(false)
+        .install();
+    logging::init(&cli.log);
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            return fail(color_eyre::eyre::eyre!(
+                "cannot start the async runtime: {err}"
+            ));
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Send(args) => send::run(args).await,
+            cli::Command::Gencert(args) => gencert::run(args),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(report) => fail(report),
+    }
+}
+
+fn fail(report: color_eyre::Report) -> ExitCode {
+    // `{:#}` prints the whole chain of causes on one line: "what failed: why".
+    eprintln!("qecho: error: {report:#}");
+    ExitCode::from(EXIT_ERROR)
+}

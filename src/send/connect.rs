@@ -1,0 +1,222 @@
+//! Connecting: resolve `HOST:PORT`, try each address in turn with a bounded handshake, and turn
+//! every way that can fail into a sentence that says what to do about it.
+
+use crate::events::canonical;
+use crate::tls::{ClientTls, Trust};
+use crate::{endpoint, explain};
+use color_eyre::eyre::{Result, eyre};
+use s2n_quic::client::Connect;
+use s2n_quic::connection::Error as ConnectionError;
+use s2n_quic::{Client, Connection};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tracing::debug;
+
+/// Where to connect and under which name, resolved from `ADDR` and `--server-name`.
+pub struct Target {
+    /// As the user typed it, for messages.
+    pub text: String,
+    pub addrs: Vec<SocketAddr>,
+    pub server_name: String,
+}
+
+impl Target {
+    pub async fn resolve(text: &str, server_name: Option<&str>) -> Result<Self> {
+        let (host, port) = split_host_port(text)?;
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|err| {
+                eyre!("cannot resolve '{host}': {err}; check the host name, or give an IP address")
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(eyre!("'{host}' has no addresses; check the host name"));
+        }
+        Ok(Self {
+            text: text.to_string(),
+            addrs,
+            server_name: server_name.unwrap_or(&host).to_string(),
+        })
+    }
+}
+
+/// Splits `host:port`, `[v6]:port` or `v4:port`.
+fn split_host_port(text: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| {
+        eyre!(
+            "'{text}' is not a server address: {why}; expected HOST:PORT such as 127.0.0.1:9999, \
+             [::1]:9999 or example.net:4433"
+        )
+    };
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok((addr.ip().to_string(), addr.port()));
+    }
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| bad("the port is missing"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad("the host is missing"));
+    }
+    if host.contains(':') && !text.starts_with('[') {
+        return Err(bad("an IPv6 address must be in brackets"));
+    }
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| bad(&format!("'{port}' is not a port number (0-65535)")))?;
+    Ok((host.to_string(), port))
+}
+
+/// An established connection and what was learned during the handshake.
+pub struct Session {
+    /// The endpoint must outlive the connection; it also lets us wait for a clean close.
+    pub client: Client,
+    pub connection: Connection,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub alpn: String,
+    pub server_name: String,
+    pub handshake: Duration,
+}
+
+impl Session {
+    /// Closes the connection cleanly and waits (briefly) until the server has been told.
+    pub async fn close(mut self) {
+        self.connection.close(0u8.into());
+        drop(self.connection);
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.wait_idle()).await;
+    }
+}
+
+/// Tries each address of `target` in turn; returns the first connection that completes its
+/// handshake, or an error that covers every attempt.
+pub async fn connect(target: &Target, tls: &ClientTls, timeout: Duration) -> Result<Session> {
+    let mut failures = Vec::new();
+    for &addr in &target.addrs {
+        match attempt(addr, target, tls, timeout).await {
+            Ok(session) => return Ok(session),
+            Err(err) => {
+                debug!("{addr}: {err:#}");
+                failures.push(err);
+            }
+        }
+    }
+    if failures.len() == 1 {
+        return Err(failures.remove(0));
+    }
+    let all = failures
+        .iter()
+        .map(|err| format!("{err:#}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(eyre!(
+        "could not connect to any of the {} addresses of {}: {all}",
+        failures.len(),
+        target.text
+    ))
+}
+
+async fn attempt(
+    addr: SocketAddr,
+    target: &Target,
+    tls: &ClientTls,
+    timeout: Duration,
+) -> Result<Session> {
+    let client = endpoint::client(addr, tls)?;
+    let connect = Connect::new(addr).with_server_name(target.server_name.as_str());
+    let started = Instant::now();
+    let connection = match tokio::time::timeout(timeout, client.connect(connect)).await {
+        Err(_) => return Err(no_answer(addr, timeout, tls)),
+        Ok(Err(err)) => return Err(handshake_failed(&err, addr, target, tls)),
+        Ok(Ok(connection)) => connection,
+    };
+    let handshake = started.elapsed();
+    let alpn = connection
+        .application_protocol()
+        .map(|alpn| String::from_utf8_lossy(&alpn).into_owned())
+        .unwrap_or_default();
+    let local = connection.local_addr().map(canonical).unwrap_or(addr);
+    Ok(Session {
+        client,
+        connection,
+        remote: canonical(addr),
+        local,
+        alpn,
+        server_name: target.server_name.clone(),
+        handshake,
+    })
+}
+
+fn offered(tls: &ClientTls) -> String {
+    tls.protocols.join(", ")
+}
+
+fn no_answer(addr: SocketAddr, timeout: Duration, tls: &ClientTls) -> color_eyre::Report {
+    eyre!(
+        "no QUIC answer from {addr} within {}: is the server running, is UDP blocked on the way? \
+         Or the server speaks none of the offered application protocols ({}): some servers, \
+         qecho's own among them, drop such a handshake without a reply; pass the protocol the \
+         server expects with --alpn",
+        humantime::format_duration(timeout),
+        offered(tls)
+    )
+}
+
+fn handshake_failed(
+    err: &ConnectionError,
+    addr: SocketAddr,
+    target: &Target,
+    tls: &ClientTls,
+) -> color_eyre::Report {
+    let name = &target.server_name;
+    match explain::transport_code(err) {
+        Some(explain::NO_APPLICATION_PROTOCOL) => eyre!(
+            "the server at {addr} refused the connection: it speaks none of the offered application \
+             protocols ({}); pass the one it expects with --alpn",
+            offered(tls)
+        ),
+        Some(code) if explain::CERTIFICATE_ALERTS.contains(&code) && is_local(err) => {
+            let trusted = match &tls.trust {
+                Trust::System => "the system's trusted roots".to_string(),
+                Trust::Ca { path, .. } => format!("--ca {}", path.display()),
+                Trust::Insecure => "nothing (--insecure)".to_string(),
+            };
+            eyre!(
+                "the certificate of the server at {addr} could not be verified for the name \
+                 '{name}' against {trusted} ({}). If you trust this server, pass its certificate \
+                 or the CA that signed it with --ca FILE, check --server-name, or skip \
+                 verification with --insecure",
+                explain::connection_closed(err, "the server")
+            )
+        }
+        _ => eyre!(
+            "the handshake with {addr} failed: {}",
+            explain::connection_closed(err, "the server")
+        ),
+    }
+}
+
+fn is_local(err: &ConnectionError) -> bool {
+    matches!(*err, ConnectionError::Transport { initiator, .. } if initiator.is_local())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(
+            split_host_port("127.0.0.1:9").unwrap(),
+            ("127.0.0.1".into(), 9)
+        );
+        assert_eq!(split_host_port("[::1]:9").unwrap(), ("::1".into(), 9));
+        assert_eq!(
+            split_host_port("example.net:443").unwrap(),
+            ("example.net".into(), 443)
+        );
+        for bad in ["example.net", ":9", "::1:9", "host:port", "host:70000"] {
+            assert!(split_host_port(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! `qecho serve`: the echo server. Every bidirectional stream a client opens is echoed back byte
+//! for byte until the client finishes its side; every connection is logged when it opens (with its
+//! addresses, server name and ALPN) and when it closes (duration, bytes, streams, reason).
+//!
+//! One task per connection, one per stream. Shutdown (Ctrl-C, SIGTERM) stops accepting, closes
+//! every connection with application code 0, waits briefly for the tasks to finish, and returns.
+
+use crate::cli::ServeArgs;
+use crate::events::canonical;
+use crate::{endpoint, explain, shutdown, tls::ServerTls};
+use color_eyre::eyre::{Result, eyre};
+use s2n_quic::Connection;
+use s2n_quic::stream::{BidirectionalStream, PeerStream};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+/// How long shutdown waits for connections to say goodbye before exiting anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    let (listen, listen_host) = resolve_listen(&args.listen).await?;
+    let cert_and_key = args.cert.as_deref().zip(args.key.as_deref());
+    let tls = ServerTls::new(cert_and_key, &listen_host, args.alpn.protocols)?;
+    let mut server = endpoint::server(listen, &tls)?;
+    let local = server
+        .local_addr()
+        .map_err(|err| eyre!("cannot read the bound address: {err}"))?;
+    info!(
+        "listening on {local}, alpn {}, certificate {} {}",
+        tls.protocols.join(","),
+        tls.origin,
+        tls.fingerprint()
+    );
+
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let signal = shutdown::signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            accepted = server.accept() => match accepted {
+                Some(connection) => {
+                    connections.spawn(serve_connection(connection, stopped.clone()));
+                }
+                None => return Err(eyre!("the QUIC endpoint stopped unexpectedly")),
+            },
+            // Reap finished connection tasks so that a long-running server does not pile them up.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = &mut signal => break,
+        }
+    }
+
+    info!("shutting down: closing {} connection(s)", connections.len());
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!("some connections did not close within {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    // Give the endpoint a moment to put the CONNECTION_CLOSE frames on the wire.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Turns `--listen` into a socket address, and the host part the user typed (for the ephemeral
+/// certificate's names; empty for the wildcard addresses).
+async fn resolve_listen(text: &str) -> Result<(SocketAddr, String)> {
+    let not_an_address = || {
+        eyre!(
+            "--listen '{text}' is not an address to listen on: expected IP:PORT such as \
+             127.0.0.1:9999, [::1]:9999 or [::]:9999 (all interfaces), or port 0 for any free port"
+        )
+    };
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        let host = if addr.ip().is_unspecified() {
+            String::new()
+        } else {
+            addr.ip().to_string()
+        };
+        return Ok((addr, host));
+    }
+    let (host, _) = text.rsplit_once(':').ok_or_else(not_an_address)?;
+    let addr = tokio::net::lookup_host(text)
+        .await
+        .map_err(|_| not_an_address())?
+        .next()
+        .ok_or_else(not_an_address)?;
+    Ok((addr, host.to_string()))
+}
+
+async fn serve_connection(connection: Connection, mut stopped: watch::Receiver<bool>) {
+    let id = connection.id();
+    let remote = connection.remote_addr().map(canonical);
+    let remote = remote.map_or_else(|_| "?".to_string(), |addr| addr.to_string());
+    let local = connection.local_addr().map(canonical);
+    let local = local.map_or_else(|_| "?".to_string(), |addr| addr.to_string());
+    let server_name = match connection.server_name() {
+        Ok(Some(name)) => name.to_string(),
+        _ => "(none)".to_string(),
+    };
+    let alpn = connection
+        .application_protocol()
+        .map(|alpn| String::from_utf8_lossy(&alpn).into_owned())
+        .unwrap_or_default();
+    info!(
+        conn = id,
+        "connection {id} from {remote} to {local}, server name {server_name}, alpn {alpn}"
+    );
+
+    let started = Instant::now();
+    let echoed = Arc::new(AtomicU64::new(0));
+    let mut stream_count = 0u64;
+    let mut streams = JoinSet::new();
+    let (handle, mut acceptor) = connection.split();
+    let reason = loop {
+        tokio::select! {
+            accepted = acceptor.accept() => match accepted {
+                Ok(Some(PeerStream::Bidirectional(stream))) => {
+                    stream_count += 1;
+                    streams.spawn(echo_stream(stream, id, echoed.clone()));
+                }
+                Ok(Some(PeerStream::Receive(mut stream))) => {
+                    // Nothing to echo on: tell the client to stop rather than buffer its data.
+                    debug!(conn = id, stream = stream.id(), "refusing a unidirectional stream");
+                    let _ = stream.stop_sending(0u8.into());
+                }
+                Ok(None) => break "closed normally".to_string(),
+                Err(err) => break explain::connection_closed(&err, "the client"),
+            },
+            Some(_) = streams.join_next(), if !streams.is_empty() => {}
+            _ = stopped.changed() => {
+                handle.close(0u8.into());
+                break "closed by us: the server is shutting down".to_string();
+            }
+        }
+    };
+    info!(
+        conn = id,
+        "connection {id} from {remote} closed after {}: {} bytes echoed on {stream_count} stream(s); {reason}",
+        humantime::format_duration(round_to_millis(started.elapsed())),
+        echoed.load(Ordering::Relaxed),
+    );
+}
+
+/// Echoes one stream until the client finishes its side, then finishes ours.
+async fn echo_stream(stream: BidirectionalStream, conn: u64, echoed: Arc<AtomicU64>) {
+    let id = stream.id();
+    debug!(conn, stream = id, "stream {id} opened");
+    let (mut receiver, mut sender) = stream.split();
+    let mut bytes = 0u64;
+    let result = async {
+        // `send` waits while the client is not reading, so an idle reader stops us reading too:
+        // QUIC flow control then holds the client back, and memory stays bounded.
+        while let Some(chunk) = receiver.receive().await? {
+            let len = chunk.len() as u64;
+            sender.send(chunk).await?;
+            bytes += len;
+            echoed.fetch_add(len, Ordering::Relaxed);
+        }
+        sender.finish()
+    }
+    .await;
+    match result {
+        Ok(()) => debug!(conn, stream = id, "stream {id} done: {bytes} bytes echoed"),
+        Err(err) => debug!(
+            conn,
+            stream = id,
+            "stream {id} ended after {bytes} bytes: {}",
+            explain::stream_failed(&err, "client")
+        ),
+    }
+}
+
+fn round_to_millis(duration: Duration) -> Duration {
+    Duration::from_millis(duration.as_millis() as u64)
+}

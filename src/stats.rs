@@ -1,0 +1,57 @@
+//! Round-trip statistics for `send`'s summary, as ping prints them: min/avg/max/mdev.
+
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+pub struct RttStats {
+    count: u64,
+    min: Option<Duration>,
+    max: Duration,
+    sum_ms: f64,
+    sum_sq_ms: f64,
+}
+
+impl RttStats {
+    pub fn record(&mut self, rtt: Duration) {
+        let ms = rtt.as_secs_f64() * 1000.0;
+        self.count += 1;
+        self.min = Some(self.min.map_or(rtt, |min| min.min(rtt)));
+        self.max = self.max.max(rtt);
+        self.sum_ms += ms;
+        self.sum_sq_ms += ms * ms;
+    }
+
+    /// `min/avg/max/mdev` in milliseconds, or `None` before the first sample.
+    pub fn summary_ms(&self) -> Option<[f64; 4]> {
+        let min = self.min?;
+        let n = self.count as f64;
+        let avg = self.sum_ms / n;
+        // ping's mdev is the population standard deviation.
+        let mdev = (self.sum_sq_ms / n - avg * avg).max(0.0).sqrt();
+        Some([
+            min.as_secs_f64() * 1000.0,
+            avg,
+            self.max.as_secs_f64() * 1000.0,
+            mdev,
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_avg_max_mdev() {
+        let mut stats = RttStats::default();
+        assert!(stats.summary_ms().is_none());
+        for ms in [1, 2, 3] {
+            stats.record(Duration::from_millis(ms));
+        }
+        let [min, avg, max, mdev] = stats.summary_ms().unwrap();
+        assert!((min - 1.0).abs() < 1e-9);
+        assert!((avg - 2.0).abs() < 1e-9);
+        assert!((max - 3.0).abs() < 1e-9);
+        assert!((mdev - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
+    }
+}
