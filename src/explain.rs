@@ -18,7 +18,7 @@ pub const CERTIFICATE_ALERTS: [u64; 6] = [
 ];
 
 /// Why a connection ended, as a sentence fragment: "the client closed it", "idle timeout (...)".
-/// `peer` names the other side ("client" or "server").
+/// `peer` names the other side: "the client" or "the server".
 pub fn connection_closed(error: &ConnectionError, peer: &str) -> String {
     let by = |local: bool| if local { "us" } else { peer };
     match *error {
@@ -62,7 +62,7 @@ pub fn connection_closed(error: &ConnectionError, peer: &str) -> String {
             "idle timeout: nothing was heard from the other side for too long".to_string()
         }
         ConnectionError::StatelessReset { .. } => format!(
-            "reset by the {peer} (stateless reset: it no longer knows the connection, e.g. after a restart)"
+            "reset by {peer} (stateless reset: it no longer knows the connection, e.g. after a restart)"
         ),
         ConnectionError::MaxHandshakeDurationExceeded {
             max_handshake_duration,
@@ -96,7 +96,7 @@ pub fn transport_code(error: &ConnectionError) -> Option<u64> {
     }
 }
 
-/// Why a stream failed, in plain words.
+/// Why a stream failed, in plain words; `peer` as for [`connection_closed`].
 pub fn stream_failed(error: &StreamError, peer: &str) -> String {
     match *error {
         StreamError::StreamReset { error, .. } => {

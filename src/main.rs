@@ -55,7 +55,12 @@ fn main() -> ExitCode {
 }
 
 fn fail(report: color_eyre::Report) -> ExitCode {
+    print_error(&report);
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Prints an error the way every qecho error looks: one paragraph on stderr.
+pub fn print_error(report: &color_eyre::Report) {
     // `{:#}` prints the whole chain of causes on one line: "what failed: why".
     eprintln!("qecho: error: {report:#}");
-    ExitCode::from(EXIT_ERROR)
 }

@@ -174,7 +174,7 @@ async fn echo_stream(stream: BidirectionalStream, conn: u64, echoed: Arc<AtomicU
             conn,
             stream = id,
             "stream {id} ended after {bytes} bytes: {}",
-            explain::stream_failed(&err, "client")
+            explain::stream_failed(&err, "the client")
         ),
     }
 }

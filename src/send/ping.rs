@@ -157,7 +157,10 @@ pub async fn run(session: Session, options: Options) -> Result<ExitCode> {
                 );
             }
             Err(err) => {
-                println!("seq={seq} lost: {}", explain::stream_failed(&err, "server"));
+                println!(
+                    "seq={seq} lost: {}",
+                    explain::stream_failed(&err, "the server")
+                );
                 fatal = Some(err);
                 break;
             }
@@ -175,10 +178,12 @@ pub async fn run(session: Session, options: Options) -> Result<ExitCode> {
     print_summary(&remote.to_string(), &tally, started.elapsed());
     session.close().await;
     if let Some(err) = fatal {
-        return Err(eyre!(
+        // Echoes were lost, so the status is 1, not 2: we did have a connection.
+        crate::print_error(&eyre!(
             "the connection to {remote} was lost: {}",
-            explain::stream_failed(&err, "server")
+            explain::stream_failed(&err, "the server")
         ));
+        return Ok(ExitCode::from(1));
     }
     let all_intact = tally.sent > 0 && tally.received == tally.sent;
     Ok(if all_intact {

@@ -1,0 +1,230 @@
+//! Test harness: runs the real `qecho` binary on loopback. Servers bind port 0 and report their
+//! real port on their "listening on" line, so tests run in parallel. Every wait has a deadline.
+#![allow(dead_code)] // each test binary uses its own subset
+
+pub mod peer;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Long enough for a loaded 2-core CI machine; only reached when something is broken.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The built binary, with a predictable environment.
+pub fn qecho() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qecho"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("SSLKEYLOGFILE")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs a command to completion, killing it (and failing the test) past `limit`.
+pub fn run(mut command: Command, limit: Duration) -> Output {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn qecho");
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let status = wait_with_deadline(&mut child, limit)
+        .unwrap_or_else(|| panic!("{command:?} did not finish within {limit:?}"));
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// Waits for `child` until `limit`; kills it and returns `None` if it is still running then.
+pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Lines a process wrote to stderr, shared with a reader thread.
+#[derive(Clone, Default)]
+pub struct Log(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Log {
+    fn follow(pipe: impl Read + Send + 'static) -> Self {
+        let log = Log::default();
+        let writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let (lines, arrived) = &*writer.0;
+                lines.lock().expect("log lock").push(line);
+                arrived.notify_all();
+            }
+        });
+        log
+    }
+
+    /// The first line containing `needle`, waiting up to `limit` for it to appear.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let (lines, arrived) = &*self.0;
+        let mut guard = lines.lock().expect("log lock");
+        loop {
+            if let Some(line) = guard.iter().find(|line| line.contains(needle)) {
+                return Some(line.clone());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            guard = arrived.wait_timeout(guard, left).expect("log lock").0;
+        }
+    }
+
+    /// Follows any pipe (a child's stdout, say) line by line.
+    pub fn follow_pub(pipe: impl Read + Send + 'static) -> Self {
+        Self::follow(pipe)
+    }
+
+    pub fn text(&self) -> String {
+        self.0.0.lock().expect("log lock").join("\n")
+    }
+}
+
+/// A running `qecho serve`; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    /// `sha256:<hex>` of the certificate it presents.
+    pub fingerprint: String,
+    pub log: Log,
+}
+
+impl Server {
+    /// Starts `qecho serve ARGS` on 127.0.0.1 port 0 (unless ARGS has --listen) and waits for its
+    /// "listening on" line.
+    pub fn start(args: &[&str]) -> Self {
+        let mut command = qecho();
+        command.arg("serve").args(args);
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn qecho serve");
+        let log = Log::follow(child.stderr.take().expect("stderr"));
+        let Some(line) = log.wait_for("listening on ", DEADLINE) else {
+            let _ = child.kill();
+            panic!(
+                "qecho serve {args:?} never said it was listening:\n{}",
+                log.text()
+            );
+        };
+        let addr = word_after(&line, "listening on ")
+            .trim_end_matches(',')
+            .parse()
+            .unwrap_or_else(|_| panic!("no address in {line:?}"));
+        let fingerprint = line
+            .split_whitespace()
+            .find(|word| word.starts_with("sha256:"))
+            .unwrap_or_else(|| panic!("no fingerprint in {line:?}"))
+            .to_string();
+        Server {
+            child,
+            addr,
+            fingerprint,
+            log,
+        }
+    }
+
+    /// `127.0.0.1:PORT` (or `[::1]:PORT`) for `qecho send`.
+    pub fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let exit =
+            wait_with_deadline(&mut self.child, DEADLINE).expect("server exits after SIGTERM");
+        (exit, self.log.text())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The whitespace-separated word right after `marker` in `line`.
+pub fn word_after<'a>(line: &'a str, marker: &str) -> &'a str {
+    let rest = &line[line
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} not in {line:?}"))
+        + marker.len()..];
+    rest.split_whitespace().next().unwrap_or("")
+}
+
+/// `qecho send TARGET ARGS`, run to completion.
+pub fn send(target: &str, args: &[&str]) -> Output {
+    let mut command = qecho();
+    command.arg("send").arg(target).args(args);
+    run(command, DEADLINE)
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts an error exit with one paragraph on stderr (no panic, no backtrace) containing every
+/// one of `needles`. Returns stderr.
+pub fn assert_error(output: &Output, code: i32, needles: &[&str]) -> String {
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit status; stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panic:\n{stderr}");
+    assert!(!stderr.contains("stack backtrace"), "backtrace:\n{stderr}");
+    // Our errors are one line; clap's usage errors are a short block of their own.
+    let error = match stderr
+        .lines()
+        .find(|line| line.starts_with("qecho: error: "))
+    {
+        Some(line) => line,
+        None if stderr.starts_with("error: ") => stderr.as_str(),
+        None => panic!("no error line in:\n{stderr}"),
+    };
+    for needle in needles {
+        assert!(
+            error.contains(needle),
+            "{needle:?} not in the error:\n{error}"
+        );
+    }
+    stderr
+}

@@ -1,0 +1,139 @@
+//! A small s2n-quic peer inside the tests, for what `qecho send` cannot do (yet): many streams at
+//! once, and servers that misbehave on purpose.
+
+use bytes::Bytes;
+use s2n_quic::client::Connect;
+use s2n_quic::provider::tls::default as tls;
+use s2n_quic::{Client, Connection, Server};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const ALPN: &str = "qecho";
+
+/// A self-signed certificate and key for localhost and 127.0.0.1.
+pub fn self_signed() -> (String, String) {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let certified = rcgen::generate_simple_self_signed(names).expect("rcgen");
+    (certified.cert.pem(), certified.signing_key.serialize_pem())
+}
+
+/// A client endpoint on 127.0.0.1 that trusts `cert_pem` only.
+pub fn client(cert_pem: &str) -> Client {
+    let tls = tls::Client::builder()
+        .with_empty_trust_store()
+        .and_then(|b| b.with_certificate(cert_pem))
+        .and_then(|b| b.with_application_protocols([ALPN]))
+        .and_then(|b| b.build())
+        .expect("client tls");
+    Client::builder()
+        .with_tls(tls)
+        .expect("with_tls")
+        .with_io("127.0.0.1:0")
+        .expect("with_io")
+        .start()
+        .expect("start client")
+}
+
+pub async fn connect(client: &Client, addr: SocketAddr) -> Connection {
+    let attempt = client.connect(Connect::new(addr).with_server_name("localhost"));
+    tokio::time::timeout(Duration::from_secs(10), attempt)
+        .await
+        .expect("handshake within 10 s")
+        .expect("handshake")
+}
+
+/// Pseudo-random bytes, different for every `seed`.
+pub fn payload(seed: u64, len: usize) -> Bytes {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// Opens a stream, sends `data` while reading the echo, finishes, and checks every byte and the
+/// server's FIN.
+pub async fn echo_stream(connection: &mut s2n_quic::connection::Handle, data: Bytes) {
+    let stream = connection
+        .open_bidirectional_stream()
+        .await
+        .expect("open stream");
+    let (mut receiver, mut sender) = stream.split();
+    let expected = data.clone();
+    let write = async move {
+        for chunk in data.chunks(16 * 1024) {
+            sender
+                .send(Bytes::copy_from_slice(chunk))
+                .await
+                .expect("send");
+        }
+        sender.finish().expect("finish");
+    };
+    let read = async move {
+        let mut echo = Vec::with_capacity(expected.len());
+        while let Some(chunk) = receiver.receive().await.expect("receive") {
+            echo.extend_from_slice(&chunk);
+            assert!(
+                echo.len() <= expected.len(),
+                "more bytes came back than were sent"
+            );
+        }
+        assert_eq!(echo.len(), expected.len(), "echo length");
+        assert!(echo == expected, "echo differs from what was sent");
+    };
+    tokio::join!(write, read);
+}
+
+/// How a deliberately broken server treats each stream.
+#[derive(Clone, Copy)]
+pub enum Misbehaviour {
+    /// Reads the first chunk, then resets the stream with application code 7.
+    ResetStream,
+    /// Reads the first chunk, then closes the connection with application code 9.
+    CloseConnection,
+}
+
+/// Starts a broken server on 127.0.0.1:0 in the current runtime; returns its address.
+pub fn broken_server(behaviour: Misbehaviour, cert_pem: &str, key_pem: &str) -> SocketAddr {
+    let tls = tls::Server::builder()
+        .with_certificate(cert_pem, key_pem)
+        .and_then(|b| b.with_application_protocols([ALPN]))
+        .and_then(|b| b.build())
+        .expect("server tls");
+    let mut server = Server::builder()
+        .with_tls(tls)
+        .expect("with_tls")
+        .with_io("127.0.0.1:0")
+        .expect("with_io")
+        .start()
+        .expect("start server");
+    let addr = server.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        while let Some(connection) = server.accept().await {
+            tokio::spawn(misbehave(connection, behaviour));
+        }
+    });
+    addr
+}
+
+async fn misbehave(mut connection: Connection, behaviour: Misbehaviour) {
+    while let Ok(Some(mut stream)) = connection.accept_bidirectional_stream().await {
+        if stream.receive().await.ok().flatten().is_none() {
+            continue;
+        }
+        match behaviour {
+            Misbehaviour::ResetStream => {
+                let _ = stream.reset(7u8.into());
+            }
+            Misbehaviour::CloseConnection => {
+                connection.close(9u8.into());
+                return;
+            }
+        }
+    }
+}

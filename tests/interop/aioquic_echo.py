@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""An independent QUIC echo peer built on aioquic, for qecho's interop tests.
+
+client HOST PORT --alpn qecho [--count N] [--size BYTES[,BYTES...]] [--streams K] [--ca FILE]
+    Connects (certificate verification off unless --ca is given; server name "localhost"), opens
+    K bidirectional streams at once and on each sends N messages, message i being
+    sizes[i % len(sizes)] random bytes. Each echo is read back completely and compared before the
+    next message goes out. Then the stream is ended (FIN) and the server must FIN back with no
+    extra bytes. Exit 0 only if every byte matched; 1 on a mismatch or missing FIN; 2 on errors
+    (no connection, time-out).
+
+server --host 127.0.0.1 --port 0 --alpn quic-example [--alpn X ...] [--cert F --key F]
+    Echoes every bidirectional stream a client opens, data as it arrives, FIN when the client
+    FINs. Prints "listening on HOST:PORT" (the real port) on stdout once ready; runs until killed.
+    Without --cert/--key it uses a fresh self-signed certificate for localhost/127.0.0.1/::1.
+"""
+
+import argparse
+import asyncio
+import datetime
+import ipaddress
+import os
+import ssl
+import sys
+import time
+
+from aioquic.asyncio import QuicConnectionProtocol, connect, serve
+from aioquic.quic import events
+from aioquic.quic.configuration import QuicConfiguration
+
+# Overall limit for a client run; every single wait has a smaller one.
+CLIENT_LIMIT = 20.0
+HANDSHAKE_LIMIT = 5.0
+ECHO_LIMIT = 10.0
+FIN_LIMIT = 5.0
+
+
+def log(*parts):
+    print("aioquic_echo:", *parts, file=sys.stderr, flush=True)
+
+
+class Peer(QuicConnectionProtocol):
+    """Records what the plain protocol hides: the ALPN, FINs, resets and the close reason."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alpn = None
+        self.fins = set()
+        self.resets = {}
+        self.stop_sendings = {}
+        self.terminated = None
+
+    def quic_event_received(self, event):
+        if isinstance(event, events.ProtocolNegotiated):
+            self.alpn = event.alpn_protocol
+        elif isinstance(event, events.StreamDataReceived) and event.end_stream:
+            self.fins.add(event.stream_id)
+        elif isinstance(event, events.StreamReset):
+            self.resets[event.stream_id] = event.error_code
+            reader = self._stream_readers.get(event.stream_id)
+            if reader is not None:
+                reader.feed_eof()  # wake up a reader waiting for data that will never come
+        elif isinstance(event, events.StopSendingReceived):
+            self.stop_sendings[event.stream_id] = event.error_code
+        elif isinstance(event, events.ConnectionTerminated):
+            self.terminated = (event.error_code, event.frame_type, event.reason_phrase)
+        super().quic_event_received(event)
+
+
+class Failure(Exception):
+    """An echo that did not come back intact."""
+
+
+def parse_sizes(text):
+    sizes = []
+    for part in text.split(","):
+        size = int(part.strip())
+        if size < 1:
+            raise argparse.ArgumentTypeError(f"size must be at least 1 byte, not {size}")
+        sizes.append(size)
+    return sizes
+
+
+async def echo_stream(peer, index, count, sizes, stats):
+    reader, writer = await peer.create_stream()
+    stream_id = writer.get_extra_info("stream_id")
+    for seq in range(count):
+        size = sizes[seq % len(sizes)]
+        payload = os.urandom(size)
+        started = time.monotonic()
+        writer.write(payload)
+        stats["sent_bytes"] += size
+        try:
+            echo = await asyncio.wait_for(reader.readexactly(size), ECHO_LIMIT)
+        except asyncio.IncompleteReadError as error:
+            why = describe_stream_end(peer, stream_id)
+            raise Failure(
+                f"stream {stream_id} seq={seq + 1}: echo cut short after "
+                f"{len(error.partial)} of {size} bytes ({why})"
+            ) from None
+        except asyncio.TimeoutError:
+            raise Failure(
+                f"stream {stream_id} seq={seq + 1}: no complete echo of {size} bytes "
+                f"within {ECHO_LIMIT}s"
+            ) from None
+        if echo != payload:
+            first = next(i for i, (a, b) in enumerate(zip(echo, payload)) if a != b)
+            raise Failure(
+                f"stream {stream_id} seq={seq + 1}: echo of {size} bytes differs from byte {first}"
+            )
+        stats["echoed_bytes"] += size
+        stats["messages"] += 1
+        elapsed = (time.monotonic() - started) * 1000
+        print(f"{size} bytes echoed on stream {stream_id}: seq={seq + 1} time={elapsed:.3f} ms", flush=True)
+
+    writer.write_eof()
+    try:
+        rest = await asyncio.wait_for(reader.read(), FIN_LIMIT)
+    except asyncio.TimeoutError:
+        raise Failure(f"stream {stream_id}: no FIN from the server within {FIN_LIMIT}s after ours") from None
+    if rest:
+        raise Failure(f"stream {stream_id}: {len(rest)} unexpected bytes after the last echo")
+    if stream_id not in peer.fins:
+        raise Failure(f"stream {stream_id}: ended without a FIN ({describe_stream_end(peer, stream_id)})")
+    stats["fins"] += 1
+    print(f"stream {stream_id}: FIN received after {count} echoes", flush=True)
+
+
+def describe_stream_end(peer, stream_id):
+    if stream_id in peer.resets:
+        return f"server reset the stream with error {peer.resets[stream_id]}"
+    if stream_id in peer.stop_sendings:
+        return f"server sent STOP_SENDING with error {peer.stop_sendings[stream_id]}"
+    if peer.terminated is not None:
+        code, frame, reason = peer.terminated
+        return f"connection closed: error {code:#x}, frame {frame}, reason {reason!r}"
+    if stream_id in peer.fins:
+        return "server sent FIN early"
+    return "stream ended"
+
+
+async def run_client(args):
+    configuration = QuicConfiguration(
+        is_client=True,
+        alpn_protocols=args.alpn,
+        server_name=args.server_name,
+        idle_timeout=10.0,
+    )
+    if args.ca:
+        configuration.load_verify_locations(cafile=args.ca)
+        configuration.verify_mode = ssl.CERT_REQUIRED
+    else:
+        configuration.verify_mode = ssl.CERT_NONE
+
+    stats = {"sent_bytes": 0, "echoed_bytes": 0, "messages": 0, "fins": 0}
+    expected_messages = args.count * args.streams
+    try:
+        connection = connect(
+            args.host,
+            args.port,
+            configuration=configuration,
+            create_protocol=Peer,
+            wait_connected=False,
+        )
+        async with connection as peer:
+            peer.transmit()  # wait_connected=False leaves the Initial unsent (it is meant for 0-RTT)
+            try:
+                await asyncio.wait_for(peer.wait_connected(), HANDSHAKE_LIMIT)
+            except (ConnectionError, asyncio.TimeoutError):
+                waiter = peer._connected_waiter
+                if waiter is not None:  # fails later when the connection closes: nobody is waiting
+                    waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+                why = describe_stream_end(peer, -1) if peer.terminated else f"no handshake within {HANDSHAKE_LIMIT}s"
+                log(f"could not connect to {args.host}:{args.port}: {why}")
+                return 2
+            print(f"connected to {args.host}:{args.port}, alpn {peer.alpn}", flush=True)
+            if peer.alpn not in args.alpn:
+                log(f"server chose ALPN {peer.alpn!r}, which we did not offer ({args.alpn})")
+                return 1
+            results = await asyncio.gather(
+                *(echo_stream(peer, i, args.count, args.sizes, stats) for i in range(args.streams)),
+                return_exceptions=True,
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            for failure in failures:
+                log(f"FAILED: {failure}" if isinstance(failure, Failure) else f"ERROR: {failure!r}")
+            peer.close()
+    except ConnectionError as error:
+        log(f"connection error: {error!r}")
+        return 2
+
+    print(
+        f"summary: {args.streams} streams, {stats['messages']}/{expected_messages} messages echoed intact, "
+        f"{stats['echoed_bytes']}/{stats['sent_bytes']} bytes, {stats['fins']}/{args.streams} FINs",
+        flush=True,
+    )
+    if failures:
+        return 2 if any(not isinstance(f, Failure) for f in failures) else 1
+    if stats["messages"] != expected_messages or stats["fins"] != args.streams:
+        return 1
+    print("ok: every byte matched", flush=True)
+    return 0
+
+
+def self_signed(names, addresses):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aioquic echo test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    alt_names = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate, key
+
+
+async def echo_handler(reader, writer):
+    stream_id = writer.get_extra_info("stream_id")
+    total = 0
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            total += len(data)
+            writer.write(data)
+        writer.write_eof()
+        log(f"stream {stream_id}: echoed {total} bytes, FIN sent")
+    except Exception as error:  # report, never take the server down
+        log(f"stream {stream_id}: {error!r}")
+
+
+class EchoServerPeer(Peer):
+    def quic_event_received(self, event):
+        if isinstance(event, events.ProtocolNegotiated):
+            log(f"connection, alpn {event.alpn_protocol}")
+        elif isinstance(event, events.ConnectionTerminated):
+            log(f"connection closed: error {event.error_code:#x}, reason {event.reason_phrase!r}")
+        super().quic_event_received(event)
+
+
+async def run_server(args):
+    configuration = QuicConfiguration(is_client=False, alpn_protocols=args.alpn, idle_timeout=30.0)
+    if args.cert or args.key:
+        if not (args.cert and args.key):
+            log("--cert and --key go together")
+            return 2
+        configuration.load_cert_chain(args.cert, args.key)
+    else:
+        configuration.certificate, configuration.private_key = self_signed(["localhost"], ["127.0.0.1", "::1"])
+
+    tasks = set()
+
+    def on_stream(reader, writer):
+        task = asyncio.ensure_future(echo_handler(reader, writer))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    server = await serve(
+        args.host,
+        args.port,
+        configuration=configuration,
+        create_protocol=EchoServerPeer,
+        stream_handler=on_stream,
+    )
+    host, port = server._transport.get_extra_info("sockname")[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"listening on {shown}:{port}, alpn {','.join(args.alpn)}", flush=True)
+    try:
+        await asyncio.Event().wait()  # until killed
+    finally:
+        server.close()
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    modes = parser.add_subparsers(dest="mode", required=True)
+
+    client = modes.add_parser("client")
+    client.add_argument("host")
+    client.add_argument("port", type=int)
+    client.add_argument("--alpn", action="append", required=True)
+    client.add_argument("--count", type=int, default=1)
+    client.add_argument("--size", dest="sizes", type=parse_sizes, default=[32], help="bytes per message; a comma list cycles")
+    client.add_argument("--streams", type=int, default=1)
+    client.add_argument("--ca")
+    client.add_argument("--server-name", default="localhost")
+
+    server = modes.add_parser("server")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=0)
+    server.add_argument("--alpn", action="append", required=True)
+    server.add_argument("--cert")
+    server.add_argument("--key")
+
+    args = parser.parse_args()
+    if args.mode == "client":
+        if args.count < 1 or args.streams < 1:
+            parser.error("--count and --streams must be at least 1")
+        try:
+            code = asyncio.run(asyncio.wait_for(run_client(args), CLIENT_LIMIT))
+        except asyncio.TimeoutError:
+            log(f"client did not finish within {CLIENT_LIMIT}s")
+            code = 2
+        sys.exit(code)
+    try:
+        sys.exit(asyncio.run(run_server(args)))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
