@@ -2,9 +2,18 @@
 //! here once. The same definition produces `--help`, the man pages and the shell completions.
 
 use crate::units::{ByteSize, parse_duration};
-use clap::{ArgAction, Args, Parser, Subcommand, ValueHint};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueHint};
+use clap_complete::Shell;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// `qecho --version`: ours, and the s2n-quic it was built with (read from Cargo.lock by build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (s2n-quic ",
+    env!("QECHO_S2N_QUIC_VERSION"),
+    ")"
+);
 
 /// Where `serve` listens and `send` connects when no address is given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9999";
@@ -12,7 +21,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:9999";
 #[derive(Debug, Parser)]
 #[command(
     name = "qecho",
-    version,
+    version = VERSION,
     about = "QUIC echo server and client: does QUIC work between two places, how fast, and why not",
     long_about = "qecho checks QUIC end to end. `qecho serve` runs an echo server that echoes every \
                   stream back byte for byte; `qecho send` connects to it (or to any QUIC echo server \
@@ -31,22 +40,74 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides.
-    #[arg(short, long, action = ArgAction::Count, global = true)]
+    #[arg(short, long, action = ArgAction::Count, global = true, display_order = 100)]
     pub verbose: u8,
 
     /// Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides.
-    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        action = ArgAction::Count,
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 101
+    )]
     pub quiet: u8,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an echo server: every stream a client opens is echoed back byte for byte.
+    ///
+    /// Every bidirectional stream a client opens, any number at once, is echoed back byte for byte
+    /// until the client finishes its side; then the server finishes its side. A client that stops
+    /// reading is slowed down by QUIC flow control rather than buffered without bound. Each
+    /// connection is logged on standard error when it opens (local and remote address, server
+    /// name, ALPN), when its address changes, and when it closes (duration, bytes echoed, streams,
+    /// and the reason in plain words). The first line says "listening on" with the real address,
+    /// the ALPN list and the certificate's SHA-256 fingerprint. Runs until Ctrl-C or SIGTERM, then
+    /// closes its connections cleanly and exits 0.
     Serve(ServeArgs),
     /// Connect to an echo server, send a message every interval and check each echo.
+    ///
+    /// Like ping, for QUIC: after the handshake (one line with the addresses, ALPN, server name and
+    /// handshake time), a message goes out on one stream every --interval, exactly as many bytes
+    /// are read back and compared, and a line per echo is printed on standard output. At the end,
+    /// also on Ctrl-C, a summary gives sent, received, corrupted, loss and rtt
+    /// min/avg/max/mdev. A message that is not echoed within --timeout counts as lost, and the next
+    /// one goes out on a fresh stream, so a late echo is never taken for a new one. The server's
+    /// certificate is verified against the system's roots, or --ca, for --server-name.
     Send(SendArgs),
     /// Write a self-signed certificate and private key (PEM, ECDSA P-256).
+    ///
+    /// Writes cert.pem and key.pem into --out; the key with mode 0600. Refuses to overwrite either
+    /// file unless --force. Prints the paths and the certificate's SHA-256 fingerprint, the same
+    /// one `qecho serve` prints when it uses the files. `qecho serve --cert cert.pem --key key.pem`
+    /// and `qecho send --ca cert.pem` then work together with full verification. This is the same
+    /// code that makes serve's ephemeral certificate.
     Gencert(GencertArgs),
+    /// Print the shell completion script for SHELL to standard output.
+    ///
+    /// The scripts are also in the completions/ directory of the source tree. See EXAMPLES for
+    /// where each shell looks for them.
+    Completions(CompletionsArgs),
+    /// Write the man pages and completion scripts into man/ and completions/ (for maintainers).
+    #[command(hide = true)]
+    GenerateDocs(GenerateDocsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for: bash, zsh, fish, elvish or powershell.
+    #[arg(value_name = "SHELL", hide_possible_values = true)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateDocsArgs {
+    /// The repository to write man/ and completions/ into.
+    #[arg(long, value_name = "DIR", default_value = ".", value_hint = ValueHint::DirPath)]
+    pub root: std::path::PathBuf,
 }
 
 /// Application protocols (ALPN), shared by `serve` and `send`.
@@ -63,10 +124,6 @@ pub struct AlpnArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_long_help = "Examples:\n  \
-    qecho serve\n  \
-    qecho serve --listen '[::]:4433' --cert cert.pem --key key.pem\n  \
-    qecho serve --listen 127.0.0.1:0 --alpn my-proto")]
 pub struct ServeArgs {
     /// Address to listen on (IP:PORT). IPv6 goes in brackets, [::]:9999 listens on IPv6 and IPv4;
     /// port 0 picks a free port, which the "listening on" line reports.
@@ -87,10 +144,6 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_long_help = "Examples:\n  \
-    qecho send --insecure                         # against `qecho serve` on this machine\n  \
-    qecho send example.net:4433 --count 5 --interval 200ms\n  \
-    qecho send 127.0.0.1:4433 --ca cert.pem --size 64KiB --count 10")]
 pub struct SendArgs {
     /// Server to connect to (HOST:PORT). A host name is resolved and each of its addresses tried in
     /// turn.
@@ -142,10 +195,6 @@ pub struct SendArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_long_help = "Examples:\n  \
-    qecho gencert\n  \
-    qecho gencert --out /etc/qecho --name echo.example.net --name 192.0.2.7 --valid-for 90days\n  \
-    qecho gencert --force   # replace cert.pem and key.pem")]
 pub struct GencertArgs {
     /// Directory to write cert.pem and key.pem into (created if missing).
     #[arg(short, long, value_name = "DIR", default_value = ".", value_hint = ValueHint::DirPath)]
@@ -168,4 +217,167 @@ pub struct GencertArgs {
     /// Overwrite cert.pem and key.pem if they exist.
     #[arg(short, long)]
     pub force: bool,
+}
+
+/// What `--help` and the man pages say beyond the flags: examples, exit status, environment.
+pub struct Page {
+    /// The subcommand, or "" for `qecho` itself.
+    pub name: &'static str,
+    /// Command lines and what each does.
+    pub examples: &'static [(&'static str, &'static str)],
+    pub exit_status: &'static [(&'static str, &'static str)],
+    pub environment: &'static [(&'static str, &'static str)],
+}
+
+const RUST_LOG: (&str, &str) = (
+    "RUST_LOG",
+    "Log filter, overriding -v and -q: e.g. RUST_LOG=debug, or RUST_LOG=qecho=trace,s2n_quic=debug.",
+);
+const NO_COLOR: (&str, &str) = (
+    "NO_COLOR",
+    "Log lines are coloured only when standard error is a terminal; set NO_COLOR to turn colour off.",
+);
+const SUCCESS_OR_ERROR: &[(&str, &str)] = &[
+    ("0", "Success."),
+    (
+        "2",
+        "Error: bad usage or bad input; the message on standard error says what to fix.",
+    ),
+];
+
+pub const PAGES: &[Page] = &[
+    Page {
+        name: "",
+        examples: &[
+            (
+                "qecho serve",
+                "Run an echo server on 127.0.0.1:9999 with an ephemeral certificate.",
+            ),
+            (
+                "qecho send --insecure",
+                "Ping it from another terminal, once every 2 seconds.",
+            ),
+            (
+                "qecho gencert --out certs",
+                "Write certs/cert.pem and certs/key.pem.",
+            ),
+        ],
+        exit_status: &[
+            ("0", "Success; for send, every echo came back intact."),
+            (
+                "1",
+                "send: some echoes were lost, late or corrupted, or the connection broke.",
+            ),
+            ("2", "Error: bad usage, bad input, or no connection."),
+        ],
+        environment: &[RUST_LOG, NO_COLOR],
+    },
+    Page {
+        name: "serve",
+        examples: &[
+            (
+                "qecho serve",
+                "Listen on 127.0.0.1:9999 with an ephemeral self-signed certificate.",
+            ),
+            (
+                "qecho serve --listen '[::]:4433' --cert cert.pem --key key.pem",
+                "Listen on every IPv6 and IPv4 address with a certificate of your own.",
+            ),
+            (
+                "qecho serve --listen 127.0.0.1:0 --alpn my-proto",
+                "Pick a free port (printed on the listening line) and speak only ALPN my-proto.",
+            ),
+        ],
+        exit_status: SUCCESS_OR_ERROR,
+        environment: &[RUST_LOG, NO_COLOR],
+    },
+    Page {
+        name: "send",
+        examples: &[
+            (
+                "qecho send --insecure",
+                "Ping qecho serve on this machine, skipping verification.",
+            ),
+            (
+                "qecho send example.net:4433 --count 5 --interval 200ms",
+                "Five echoes 200 ms apart, verifying the server against the system's roots.",
+            ),
+            (
+                "qecho send 127.0.0.1:4433 --ca cert.pem --size 64KiB --count 10",
+                "Ten 64 KiB messages to a server whose certificate is cert.pem.",
+            ),
+        ],
+        exit_status: &[
+            ("0", "Every echo came back intact."),
+            (
+                "1",
+                "Some echoes were lost, late or corrupted, or the connection broke.",
+            ),
+            (
+                "2",
+                "No connection (unreachable, refused, not verified) or bad usage.",
+            ),
+        ],
+        environment: &[RUST_LOG, NO_COLOR],
+    },
+    Page {
+        name: "gencert",
+        examples: &[
+            (
+                "qecho gencert",
+                "Write cert.pem and key.pem here, for localhost, 127.0.0.1 and ::1.",
+            ),
+            (
+                "qecho gencert --out /etc/qecho --name echo.example.net --name 192.0.2.7 --valid-for 90days",
+                "A certificate for a DNS name and an IP address, valid for 90 days.",
+            ),
+            (
+                "qecho gencert --force",
+                "Replace existing cert.pem and key.pem.",
+            ),
+        ],
+        exit_status: SUCCESS_OR_ERROR,
+        environment: &[],
+    },
+    Page {
+        name: "completions",
+        examples: &[
+            (
+                "qecho completions bash > ~/.local/share/bash-completion/completions/qecho",
+                "Install bash completion for your user.",
+            ),
+            (
+                "qecho completions zsh > ~/.zfunc/_qecho",
+                "Install zsh completion (with ~/.zfunc in fpath).",
+            ),
+            (
+                "qecho completions fish > ~/.config/fish/completions/qecho.fish",
+                "Install fish completion.",
+            ),
+        ],
+        exit_status: SUCCESS_OR_ERROR,
+        environment: &[],
+    },
+];
+
+/// The whole command line, with each subcommand's examples appended to its long help.
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for page in PAGES {
+        let text = examples_text(page);
+        command = if page.name.is_empty() {
+            command.after_long_help(text)
+        } else {
+            command.mut_subcommand(page.name, |sub| sub.after_long_help(text))
+        };
+    }
+    command
+}
+
+fn examples_text(page: &Page) -> String {
+    let mut text = String::from("Examples:");
+    for (line, what) in page.examples {
+        text.push_str(&format!("\n  {line}\n      {what}"));
+    }
+    text
 }

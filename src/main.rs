@@ -3,6 +3,7 @@
 
 mod cert;
 mod cli;
+mod docs;
 mod endpoint;
 mod events;
 mod explain;
@@ -15,14 +16,17 @@ mod stats;
 mod tls;
 mod units;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use std::process::ExitCode;
 
 /// Exit status for an error: bad usage, bad input, or no connection (like ping's 2).
 pub const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::from_arg_matches(&cli::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     // Panics are bugs: color-eyre turns them into a readable report. Errors a user can cause are
     // printed below as one paragraph, without backtraces or source locations.
     let _ = color_eyre::config::HookBuilder::default()
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Send(args) => send::run(args).await,
             cli::Command::Gencert(args) => gencert::run(args),
+            cli::Command::Completions(args) => docs::print_completions(args.shell),
+            cli::Command::GenerateDocs(args) => docs::generate(&args.root),
         }
     });
     match result {

@@ -1,0 +1,137 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[qecho] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'qecho'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'qecho'= {
+            cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand --quiet 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand generate-docs 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
+            cand serve 'Run an echo server: every stream a client opens is echoed back byte for byte'
+            cand send 'Connect to an echo server, send a message every interval and check each echo'
+            cand gencert 'Write a self-signed certificate and private key (PEM, ECDSA P-256)'
+            cand completions 'Print the shell completion script for SHELL to standard output'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'qecho;generate-docs'= {
+            cand --root 'The repository to write man/ and completions/ into'
+            cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand --quiet 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'qecho;serve'= {
+            cand -l 'Address to listen on (IP:PORT). IPv6 goes in brackets, [::]:9999 listens on IPv6 and IPv4; port 0 picks a free port, which the "listening on" line reports'
+            cand --listen 'Address to listen on (IP:PORT). IPv6 goes in brackets, [::]:9999 listens on IPv6 and IPv4; port 0 picks a free port, which the "listening on" line reports'
+            cand --cert 'Certificate chain to present (PEM). Without --cert and --key, an ephemeral self-signed certificate is made for localhost, 127.0.0.1, ::1 and the listen host'
+            cand --key 'Private key of --cert (PEM)'
+            cand --alpn 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example'
+            cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand --quiet 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'qecho;send'= {
+            cand -i 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back)'
+            cand --interval 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back)'
+            cand -c 'Stop after this many echoes [default: run until Ctrl-C]'
+            cand --count 'Stop after this many echoes [default: run until Ctrl-C]'
+            cand -m 'Text to send in every message [default: "qecho seq=N", with the sequence number]'
+            cand --message 'Text to send in every message [default: "qecho seq=N", with the sequence number]'
+            cand -s 'Send generated messages of this size instead (bytes, or with a unit: 1400, 64KiB, 1MB). Each message differs from the one before, so a stale echo cannot pass as a fresh one'
+            cand --size 'Send generated messages of this size instead (bytes, or with a unit: 1400, 64KiB, 1MB). Each message differs from the one before, so a stale echo cannot pass as a fresh one'
+            cand -W 'How long to wait for each echo before counting it as lost (humantime)'
+            cand --timeout 'How long to wait for each echo before counting it as lost (humantime)'
+            cand --connect-timeout 'How long to wait for the QUIC handshake with each address (humantime)'
+            cand --server-name 'Name to check the server''s certificate against, also sent as SNI [default: the host part of ADDR]'
+            cand --ca 'Trust this certificate (PEM): a CA, or the server''s own self-signed certificate such as `qecho gencert` writes. Without it, the system''s trusted roots are used'
+            cand --alpn 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example'
+            cand -k 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
+            cand --insecure 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
+            cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand --quiet 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'qecho;gencert'= {
+            cand -o 'Directory to write cert.pem and key.pem into (created if missing)'
+            cand --out 'Directory to write cert.pem and key.pem into (created if missing)'
+            cand -n 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN'
+            cand --name 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN'
+            cand --valid-for 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h)'
+            cand -f 'Overwrite cert.pem and key.pem if they exist'
+            cand --force 'Overwrite cert.pem and key.pem if they exist'
+            cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand --quiet 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'qecho;completions'= {
+            cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand --quiet 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'qecho;help'= {
+            cand generate-docs 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
+            cand serve 'Run an echo server: every stream a client opens is echoed back byte for byte'
+            cand send 'Connect to an echo server, send a message every interval and check each echo'
+            cand gencert 'Write a self-signed certificate and private key (PEM, ECDSA P-256)'
+            cand completions 'Print the shell completion script for SHELL to standard output'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'qecho;help;generate-docs'= {
+        }
+        &'qecho;help;serve'= {
+        }
+        &'qecho;help;send'= {
+        }
+        &'qecho;help;gencert'= {
+        }
+        &'qecho;help;completions'= {
+        }
+        &'qecho;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,81 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_qecho_global_optspecs
+    string join \n v/verbose q/quiet h/help V/version
+end
+
+function __fish_qecho_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_qecho_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_qecho_using_subcommand
+    set -l cmd (__fish_qecho_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c qecho -n "__fish_qecho_needs_command" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_needs_command" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c qecho -n "__fish_qecho_needs_command" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "generate-docs" -d 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "gencert" -d 'Write a self-signed certificate and private key (PEM, ECDSA P-256)'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -l root -d 'The repository to write man/ and completions/ into' -r -f -a "(__fish_complete_directories)"
+complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -s h -l help -d 'Print help'
+complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -s l -l listen -d 'Address to listen on (IP:PORT). IPv6 goes in brackets, [::]:9999 listens on IPv6 and IPv4; port 0 picks a free port, which the "listening on" line reports' -r
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l cert -d 'Certificate chain to present (PEM). Without --cert and --key, an ephemeral self-signed certificate is made for localhost, 127.0.0.1, ::1 and the listen host' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l key -d 'Private key of --cert (PEM)' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l alpn -d 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example' -r
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s i -l interval -d 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s c -l count -d 'Stop after this many echoes [default: run until Ctrl-C]' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s m -l message -d 'Text to send in every message [default: "qecho seq=N", with the sequence number]' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s s -l size -d 'Send generated messages of this size instead (bytes, or with a unit: 1400, 64KiB, 1MB). Each message differs from the one before, so a stale echo cannot pass as a fresh one' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s W -l timeout -d 'How long to wait for each echo before counting it as lost (humantime)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l connect-timeout -d 'How long to wait for the QUIC handshake with each address (humantime)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l server-name -d 'Name to check the server\'s certificate against, also sent as SNI [default: the host part of ADDR]' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l ca -d 'Trust this certificate (PEM): a CA, or the server\'s own self-signed certificate such as `qecho gencert` writes. Without it, the system\'s trusted roots are used' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l alpn -d 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s k -l insecure -d 'Do not verify the server\'s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s o -l out -d 'Directory to write cert.pem and key.pem into (created if missing)' -r -f -a "(__fish_complete_directories)"
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s n -l name -d 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN' -r
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l valid-for -d 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s f -l force -d 'Overwrite cert.pem and key.pem if they exist'
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_using_subcommand completions" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand completions" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c qecho -n "__fish_qecho_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "generate-docs" -d 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "gencert" -d 'Write a self-signed certificate and private key (PEM, ECDSA P-256)'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
