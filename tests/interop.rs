@@ -1,0 +1,503 @@
+//! Interop with an independent QUIC stack: aioquic (Python), run from
+//! `tests/interop/aioquic_echo.py` as a client against `qecho serve` and as a server for
+//! `qecho send`.
+//!
+//! aioquic lives in a venv at `<target dir>/aioquic-venv`, made on first use with
+//! `python3 -m venv` and `pip install aioquic` (needs Python 3 with venv, and PyPI). Without them
+//! these tests fail and say what to install: they never skip.
+
+mod common;
+
+use common::{DEADLINE, Server, text};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/aioquic_echo.py");
+
+/// Creating the venv and installing aioquic from PyPI; past this pip is killed.
+const INSTALL_LIMIT: Duration = Duration::from_secs(300);
+
+/// How long a server may take to log a finished connection once the client has exited.
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
+/// The target dir (`CARGO_TARGET_DIR` honoured): the parent of this test binary's tmp dir.
+fn target_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent")
+        .to_path_buf()
+}
+
+/// The venv's python, with aioquic importable: made once per test binary, and under a file lock
+/// so that concurrent `cargo test` runs do not build the same venv at once.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match PYTHON.get_or_init(ensure_venv) {
+        Ok(python) => python,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn ensure_venv() -> Result<PathBuf, String> {
+    let target = target_dir();
+    std::fs::create_dir_all(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
+    let venv = target.join("aioquic-venv");
+    let python = venv.join("bin").join("python");
+
+    let lock_path = target.join("aioquic-venv.lock");
+    let lock =
+        File::create(&lock_path).map_err(|e| format!("create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("lock {}: {e}", lock_path.display()))?;
+
+    if aioquic_version(&python).is_ok() {
+        return Ok(python);
+    }
+    let howto = format!(
+        "these interop tests need Python 3 with venv and pip, and access to PyPI for aioquic \
+         (Debian/Ubuntu: apt-get install python3 python3-venv python3-pip). To set it up by hand: \
+         python3 -m venv {0} && {0}/bin/pip install aioquic",
+        venv.display()
+    );
+
+    // --clear: start again from nothing if an earlier attempt was cut short.
+    let mut make = Command::new("python3");
+    make.args(["-m", "venv", "--clear"]).arg(&venv);
+    let out =
+        run_bounded(make, INSTALL_LIMIT).map_err(|e| format!("python3 -m venv: {e}\n{howto}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "python3 -m venv {} failed ({}):\n{}\n{howto}",
+            venv.display(),
+            out.status,
+            text(&out.stderr)
+        ));
+    }
+
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+    ])
+    .args(["--timeout", "60", "aioquic"])
+    .env_remove("PIP_USER");
+    let out = run_bounded(pip, INSTALL_LIMIT)
+        .map_err(|e| format!("pip install aioquic: {e}\n{howto}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pip install aioquic into {} failed ({}):\n{}{}\n{howto}",
+            venv.display(),
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        ));
+    }
+    let version =
+        aioquic_version(&python).map_err(|e| format!("aioquic installed but {e}\n{howto}"))?;
+    eprintln!("installed aioquic {version} into {}", venv.display());
+    Ok(python)
+}
+
+fn aioquic_version(python: &Path) -> Result<String, String> {
+    if !python.exists() {
+        return Err(format!("{} does not exist", python.display()));
+    }
+    let mut probe = Command::new(python);
+    probe.args(["-c", "import aioquic; print(aioquic.__version__)"]);
+    let out = run_bounded(probe, Duration::from_secs(60))?;
+    if out.status.success() {
+        Ok(text(&out.stdout).trim().to_string())
+    } else {
+        Err(format!("cannot import aioquic: {}", text(&out.stderr)))
+    }
+}
+
+/// Like `common::run`, but an error instead of a panic when the command cannot start or overruns.
+fn run_bounded(mut command: Command, limit: Duration) -> Result<Output, String> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let stdout = read_all(child.stdout.take().expect("stdout"));
+    let stderr = read_all(child.stderr.take().expect("stderr"));
+    let status = common::wait_with_deadline(&mut child, limit);
+    let (stdout, stderr) = (
+        stdout.join().expect("stdout reader"),
+        stderr.join().expect("stderr reader"),
+    );
+    match status {
+        Some(status) => Ok(Output {
+            status,
+            stdout,
+            stderr,
+        }),
+        None => Err(format!(
+            "{command:?} was killed after {limit:?}:\n{}",
+            text(&stderr)
+        )),
+    }
+}
+
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// The aioquic script with the venv's python.
+fn aioquic_echo() -> Command {
+    let mut command = Command::new(python());
+    command
+        .arg("-u")
+        .arg(SCRIPT)
+        .stdin(Stdio::null())
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    command
+}
+
+/// `aioquic_echo.py client 127.0.0.1 PORT ARGS` to completion (it limits itself to 20 s).
+fn aioquic_client(addr: SocketAddr, args: &[&str]) -> Output {
+    let mut command = aioquic_echo();
+    command
+        .args(["client", &addr.ip().to_string(), &addr.port().to_string()])
+        .args(args);
+    common::run(command, DEADLINE)
+}
+
+/// Asserts a clean aioquic client run: exit 0, the ALPN it negotiated, and its own count of
+/// intact echoes and FINs.
+fn assert_client_ok(out: &Output, alpn: &str, streams: usize, count: usize, bytes: usize) {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let both = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "aioquic client failed; {both}");
+    assert!(
+        stdout.contains(&format!(", alpn {alpn}\n")),
+        "negotiated ALPN is not {alpn}; {both}"
+    );
+    let messages = streams * count;
+    let summary = format!(
+        "summary: {streams} streams, {messages}/{messages} messages echoed intact, \
+         {bytes}/{bytes} bytes, {streams}/{streams} FINs"
+    );
+    assert!(stdout.contains(&summary), "expected {summary:?}; {both}");
+    assert!(stdout.contains("ok: every byte matched"), "{both}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains(" bytes echoed on stream "))
+            .count(),
+        messages,
+        "{both}"
+    );
+}
+
+/// Sizes sent by the clients below: 1 byte, 1 KiB, 200 KiB, cycled over each stream's messages.
+const SIZES: &str = "1,1024,204800";
+const SIZES_TOTAL: usize = 1 + 1024 + 204_800;
+
+fn aioquic_client_against_qecho(alpn: &str) {
+    let server = Server::start(&[]);
+    let (streams, count) = (4, 3);
+    let out = aioquic_client(
+        server.addr,
+        &[
+            "--alpn",
+            alpn,
+            "--count",
+            &count.to_string(),
+            "--size",
+            SIZES,
+            "--streams",
+            &streams.to_string(),
+        ],
+    );
+    let bytes = streams * SIZES_TOTAL; // count == number of sizes: each stream sends each size once
+    assert_client_ok(&out, alpn, streams, count, bytes);
+
+    // The server's view. Not just "alpn X": the listening line already lists the accepted ALPNs.
+    let opened = format!("server name localhost, alpn {alpn}");
+    assert!(
+        server.log.wait_for(&opened, LOG_WAIT).is_some(),
+        "qecho serve did not log a connection with {opened:?}:\n{}",
+        server.log.text()
+    );
+    let closed = format!("{bytes} bytes echoed on {streams} stream(s)");
+    assert!(
+        server.log.wait_for(&closed, LOG_WAIT).is_some(),
+        "qecho serve did not log {closed:?}:\n{}",
+        server.log.text()
+    );
+}
+
+#[test]
+fn aioquic_client_against_qecho_serve() {
+    aioquic_client_against_qecho("qecho");
+}
+
+/// `quic-example` is the ALPN of quic-go's classic echo example; qecho serve accepts it by default.
+#[test]
+fn aioquic_client_with_quic_example_alpn() {
+    aioquic_client_against_qecho("quic-example");
+}
+
+/// `aioquic_echo.py server` on 127.0.0.1 port 0; killed when dropped.
+struct AioquicServer {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl AioquicServer {
+    fn start(args: &[&str]) -> Self {
+        let mut command = aioquic_echo();
+        command
+            .args(["server", "--host", "127.0.0.1", "--port", "0"])
+            .args(args);
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn aioquic_echo.py server");
+
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut all = sink.lock().expect("stderr lock");
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let (lines, stdout) = mpsc::channel();
+        let pipe = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+
+        let mut server = AioquicServer {
+            child,
+            addr: ([127, 0, 0, 1], 0).into(),
+            stderr,
+        };
+        let deadline = Instant::now() + DEADLINE;
+        let line = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match stdout.recv_timeout(left) {
+                Ok(line) if line.starts_with("listening on ") => break line,
+                Ok(_) => continue,
+                Err(why) => panic!(
+                    "aioquic server {args:?} never said it was listening ({why:?}); stderr:\n{}",
+                    server.stderr()
+                ),
+            }
+        };
+        let addr = common::word_after(&line, "listening on ").trim_end_matches(',');
+        server.addr = addr
+            .parse()
+            .unwrap_or_else(|_| panic!("no address in {line:?}"));
+        assert_ne!(server.addr.port(), 0, "{line}");
+        server
+    }
+
+    fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// Waits for a line containing `needle` on the server's stderr.
+    fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for AioquicServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts a clean `qecho send`: exit 0, `count` echo lines of `size` bytes, no loss.
+fn assert_send_ok(out: &Output, server: &AioquicServer, size: usize, count: usize) {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let all = format!(
+        "stdout:\n{stdout}\nstderr:\n{stderr}\naioquic server stderr:\n{}",
+        server.stderr()
+    );
+    assert_eq!(out.status.code(), Some(0), "qecho send failed; {all}");
+    let echo = format!("{size} bytes from {}: seq=", server.target());
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with(&echo)).count(),
+        count,
+        "{echo:?}; {all}"
+    );
+    let summary = format!("{count} sent, {count} received, 0 corrupted, 0% loss");
+    assert!(stdout.contains(&summary), "expected {summary:?}; {all}");
+    assert!(
+        stdout.contains(", alpn quic-example,"),
+        "negotiated ALPN; {all}"
+    );
+}
+
+#[test]
+fn qecho_send_against_aioquic_server() {
+    let server = AioquicServer::start(&["--alpn", "quic-example"]);
+    let target = server.target();
+
+    let out = common::send(
+        &target,
+        &[
+            "--insecure",
+            "--alpn",
+            "quic-example",
+            "--count",
+            "3",
+            "--interval",
+            "50ms",
+        ],
+    );
+    assert_send_ok(&out, &server, "qecho seq=1".len(), 3);
+    assert!(
+        server.wait_for("connection, alpn quic-example", LOG_WAIT),
+        "{}",
+        server.stderr()
+    );
+
+    let out = common::send(
+        &target,
+        &[
+            "--insecure",
+            "--alpn",
+            "quic-example",
+            "--size",
+            "100KiB",
+            "--count",
+            "2",
+            "--interval",
+            "50ms",
+        ],
+    );
+    assert_send_ok(&out, &server, 100 * 1024, 2);
+    // Both messages went over one stream, which aioquic echoed whole and then FINed.
+    let echoed = format!("echoed {} bytes, FIN sent", 2 * 100 * 1024);
+    assert!(
+        server.wait_for(&echoed, LOG_WAIT),
+        "expected {echoed:?}:\n{}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn qecho_send_verifies_aioquic_server_with_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gencert = common::qecho();
+    gencert.arg("gencert").arg("--out").arg(dir.path());
+    let out = common::run(gencert, DEADLINE);
+    assert!(out.status.success(), "qecho gencert: {}", text(&out.stderr));
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (cert, key) = (
+        cert.to_str().expect("utf-8 path"),
+        key.to_str().expect("utf-8 path"),
+    );
+
+    let server = AioquicServer::start(&["--alpn", "quic-example", "--cert", cert, "--key", key]);
+    let target = server.target();
+
+    let out = common::send(
+        &target,
+        &[
+            "--ca",
+            cert,
+            "--alpn",
+            "quic-example",
+            "--count",
+            "2",
+            "--interval",
+            "50ms",
+        ],
+    );
+    assert_send_ok(&out, &server, "qecho seq=1".len(), 2);
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains("--insecure"),
+        "verification was off:\n{stderr}"
+    );
+
+    // Verification really is on: without --ca the same server is rejected.
+    let out = common::send(&target, &["--alpn", "quic-example", "--count", "1"]);
+    common::assert_error(&out, 2, &["could not be verified"]);
+}
+
+/// The other direction: aioquic verifies `qecho serve --cert/--key` against the `qecho gencert`
+/// certificate, for the name localhost; and refuses it for a name it is not valid for.
+#[test]
+fn aioquic_client_verifies_qecho_serve_with_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gencert = common::qecho();
+    gencert.arg("gencert").arg("--out").arg(dir.path());
+    let out = common::run(gencert, DEADLINE);
+    assert!(out.status.success(), "qecho gencert: {}", text(&out.stderr));
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (cert, key) = (
+        cert.to_str().expect("utf-8 path"),
+        key.to_str().expect("utf-8 path"),
+    );
+
+    let server = Server::start(&["--cert", cert, "--key", key]);
+    let out = aioquic_client(
+        server.addr,
+        &[
+            "--alpn", "qecho", "--count", "2", "--size", "1024", "--ca", cert,
+        ],
+    );
+    assert_client_ok(&out, "qecho", 1, 2, 2048);
+
+    let out = aioquic_client(
+        server.addr,
+        &[
+            "--alpn",
+            "qecho",
+            "--ca",
+            cert,
+            "--server-name",
+            "wrong.example",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a wrong name must fail the handshake:\n{stderr}"
+    );
+    assert!(stderr.contains("could not connect"), "{stderr}");
+}
