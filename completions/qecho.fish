@@ -56,7 +56,16 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -l connect-timeout -d 
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l server-name -d 'Name to check the server\'s certificate against, also sent as SNI [default: the host part of ADDR]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l ca -d 'Trust this certificate (PEM): a CA, or the server\'s own self-signed certificate such as `qecho gencert` writes. Without it, the system\'s trusted roots are used' -r -F
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l alpn -d 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l streams -d 'Streams to run at once on the one connection, each with its own messages and checks' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l bytes -d 'Bulk mode: send this much data (1GiB, 500MB) as fast as the connection allows, split over --streams, while reading the echo back and checking it; reports throughput in Gbit/s' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l duration -d 'Bulk mode for this long instead of a fixed size (humantime: 10s, 1m)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s w -l deadline -d 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l bind -d 'Local address (and port) to send from, e.g. 127.0.0.1:0 or [::1]:5000 [default: any address of the right family, any port]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s k -l insecure -d 'Do not verify the server\'s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l stdin -d 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`)'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l json -d 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s 4 -d 'Use IPv4 addresses of ADDR only'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s 6 -d 'Use IPv6 addresses of ADDR only'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -55,6 +55,8 @@ pub struct LogArgs {
     pub quiet: u8,
 }
 
+// Parsed once at start-up: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an echo server: every stream a client opens is echoed back byte for byte.
@@ -77,6 +79,14 @@ pub enum Command {
     /// min/avg/max/mdev. A message that is not echoed within --timeout counts as lost, and the next
     /// one goes out on a fresh stream, so a late echo is never taken for a new one. The server's
     /// certificate is verified against the system's roots, or --ca, for --server-name.
+    ///
+    /// Other modes share the same connection setup: --streams N runs N ping loops at once on one
+    /// connection; `-` (or --stdin) pipes standard input through the echo to standard output;
+    /// --bytes or --duration sends bulk data as fast as the connection allows and reports Gbit/s
+    /// each way. Every mode checks every byte that comes back. With --json, each echo and the
+    /// summary are JSON objects, one per line: {"type":"echo","stream":1,"seq":1,"bytes":11,
+    /// "ok":true,"rtt_ms":0.41,"error":null} and {"type":"summary","sent":..,"received":..,
+    /// "corrupted":..,"lost":..,"loss_percent":..,"rtt_ms":{"min":..,"avg":..,"max":..,"mdev":..}}.
     Send(SendArgs),
     /// Write a self-signed certificate and private key (PEM, ECDSA P-256).
     ///
@@ -192,6 +202,51 @@ pub struct SendArgs {
 
     #[command(flatten)]
     pub alpn: AlpnArgs,
+
+    /// Pipe mode: send standard input on one stream, finish it at end of input, and write the
+    /// echo to standard output (also written `qecho send ADDR -`).
+    #[arg(long, conflicts_with_all = ["message", "size", "count", "bytes", "duration"])]
+    pub stdin: bool,
+
+    /// `-` for pipe mode, like --stdin.
+    #[arg(value_name = "-", hide = true)]
+    pub dash: Option<String>,
+
+    /// Streams to run at once on the one connection, each with its own messages and checks.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub streams: u32,
+
+    /// Bulk mode: send this much data (1GiB, 500MB) as fast as the connection allows, split over
+    /// --streams, while reading the echo back and checking it; reports throughput in Gbit/s.
+    #[arg(long, value_name = "SIZE", conflicts_with_all = ["message", "size", "count", "duration"])]
+    pub bytes: Option<ByteSize>,
+
+    /// Bulk mode for this long instead of a fixed size (humantime: 10s, 1m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["message", "size", "count"])]
+    pub duration: Option<Duration>,
+
+    /// Stop whatever mode is running after this long from the end of the handshake, and print the
+    /// summary, as on Ctrl-C (humantime) [default: no deadline].
+    #[arg(short = 'w', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+
+    /// Print results as JSON on standard output: one object per echo and one for the summary
+    /// (bulk mode: one object at the end).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Use IPv4 addresses of ADDR only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Use IPv6 addresses of ADDR only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+
+    /// Local address (and port) to send from, e.g. 127.0.0.1:0 or [::1]:5000 [default: any
+    /// address of the right family, any port].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -294,17 +349,18 @@ pub const PAGES: &[Page] = &[
     Page {
         name: "send",
         examples: &[
+            ("qecho send --insecure", "Ping qecho serve on this machine, skipping verification."),
             (
-                "qecho send --insecure",
-                "Ping qecho serve on this machine, skipping verification.",
+                "qecho send 127.0.0.1:4433 --ca cert.pem - < file | cmp - file",
+                "Pipe mode: send a file through the echo and compare what comes back.",
             ),
             (
-                "qecho send example.net:4433 --count 5 --interval 200ms",
-                "Five echoes 200 ms apart, verifying the server against the system's roots.",
+                "qecho send example.net:4433 --bytes 1GiB --streams 4",
+                "Bulk mode: 1 GiB over four streams as fast as the path allows; Gbit/s each way.",
             ),
             (
-                "qecho send 127.0.0.1:4433 --ca cert.pem --size 64KiB --count 10",
-                "Ten 64 KiB messages to a server whose certificate is cert.pem.",
+                "qecho send -k --count 5 --json | jq -r 'select(.type == \"echo\") | .rtt_ms'",
+                "One JSON object per echo and one summary; here, just the round-trip times.",
             ),
         ],
         exit_status: &[

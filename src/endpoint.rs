@@ -4,6 +4,7 @@
 use crate::events::PathLogger;
 use crate::tls::{ClientTls, ServerTls};
 use color_eyre::eyre::{Result, eyre};
+use s2n_quic::provider::limits::Limits;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
@@ -12,9 +13,29 @@ use std::net::{SocketAddr, UdpSocket};
 /// it. (s2n-quic 1.91 corrupted its heap at 65000 with GSO, hence not higher.)
 const MAX_MTU: u16 = 9000;
 
+/// Flow-control windows. s2n-quic's defaults give each stream the whole connection's window
+/// (3.75 MB both), so one stream whose reader stalls uses up the connection's credit and holds back
+/// every other stream: the head-of-line blocking QUIC exists to avoid. A stream gets an eighth of
+/// the connection here, which still covers loopback and LAN bandwidth-delay products.
+const STREAM_WINDOW: u64 = 2 << 20;
+const CONNECTION_WINDOW: u64 = 8 * STREAM_WINDOW;
+/// Unacknowledged data a stream may queue for sending; bounds an echo stream's memory with the
+/// receive window.
+const SEND_BUFFER: u32 = 2 << 20;
+
+/// The connection limits both ends use.
+fn limits() -> Result<Limits> {
+    Limits::new()
+        .with_data_window(CONNECTION_WINDOW)
+        .and_then(|limits| limits.with_bidirectional_local_data_window(STREAM_WINDOW))
+        .and_then(|limits| limits.with_bidirectional_remote_data_window(STREAM_WINDOW))
+        .and_then(|limits| limits.with_max_send_buffer_size(SEND_BUFFER))
+        .map_err(|err| eyre!("invalid connection limits: {err}"))
+}
+
 /// Starts a server endpoint listening on `listen`.
 pub fn server(listen: SocketAddr, tls: &ServerTls) -> Result<s2n_quic::Server> {
-    let socket = bind(listen, "listen on")?;
+    let socket = bind_udp(listen, "listen on")?;
     let io = s2n_quic::provider::io::tokio::Builder::default()
         .with_rx_socket(socket)
         .and_then(|io| io.with_max_mtu(MAX_MTU))
@@ -25,20 +46,27 @@ pub fn server(listen: SocketAddr, tls: &ServerTls) -> Result<s2n_quic::Server> {
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
         .with_io(io)
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
+        .with_limits(limits()?)
+        .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
         .with_event(PathLogger)
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
 }
 
-/// Starts a client endpoint on an ephemeral port of the same address family as `remote`.
-pub fn client(remote: SocketAddr, tls: &ClientTls) -> Result<s2n_quic::Client> {
-    let local: SocketAddr = if remote.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+/// Starts a client endpoint on `bind`, or else on an ephemeral port of the same address family as
+/// `remote`.
+pub fn client(
+    remote: SocketAddr,
+    bind: Option<SocketAddr>,
+    tls: &ClientTls,
+) -> Result<s2n_quic::Client> {
+    let local: SocketAddr = match bind {
+        Some(bind) => bind,
+        None if remote.is_ipv4() => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let socket = bind(local, "bind")?;
+    let socket = bind_udp(local, "bind")?;
     let io = s2n_quic::provider::io::tokio::Builder::default()
         .with_rx_socket(socket)
         .and_then(|io| io.with_max_mtu(MAX_MTU))
@@ -49,6 +77,8 @@ pub fn client(remote: SocketAddr, tls: &ClientTls) -> Result<s2n_quic::Client> {
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
         .with_io(io)
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
+        .with_limits(limits()?)
+        .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
         .with_event(PathLogger)
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
@@ -57,7 +87,7 @@ pub fn client(remote: SocketAddr, tls: &ClientTls) -> Result<s2n_quic::Client> {
 
 /// Binds the UDP socket ourselves, so that a busy port or a foreign address gets a clear message
 /// instead of s2n-quic's generic start error.
-fn bind(addr: SocketAddr, doing: &str) -> Result<UdpSocket> {
+fn bind_udp(addr: SocketAddr, doing: &str) -> Result<UdpSocket> {
     UdpSocket::bind(addr).map_err(|err| {
         let advice = match err.kind() {
             io::ErrorKind::AddrInUse => format!(

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             cli::Command::Serve(args) => serve::run(args).await,
-            cli::Command::Send(args) => send::run(args).await,
+            cli::Command::Send(args) => send::run(args, cli.log.quiet > 0).await,
             cli::Command::Gencert(args) => gencert::run(args),
             cli::Command::Completions(args) => docs::print_completions(args.shell),
             cli::Command::GenerateDocs(args) => docs::generate(&args.root),

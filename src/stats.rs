@@ -21,6 +21,16 @@ impl RttStats {
         self.sum_sq_ms += ms * ms;
     }
 
+    /// Adds another set of samples to this one.
+    pub fn merge(&mut self, other: &RttStats) {
+        let Some(other_min) = other.min else { return };
+        self.count += other.count;
+        self.min = Some(self.min.map_or(other_min, |min| min.min(other_min)));
+        self.max = self.max.max(other.max);
+        self.sum_ms += other.sum_ms;
+        self.sum_sq_ms += other.sum_sq_ms;
+    }
+
     /// `min/avg/max/mdev` in milliseconds, or `None` before the first sample.
     pub fn summary_ms(&self) -> Option<[f64; 4]> {
         let min = self.min?;

@@ -12,16 +12,32 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-/// Where to connect and under which name, resolved from `ADDR` and `--server-name`.
+/// Which of a host's addresses to try (`-4`, `-6`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+/// Where to connect, from where, and under which name: `ADDR`, `-4/-6`, `--bind` and
+/// `--server-name` resolved.
 pub struct Target {
     /// As the user typed it, for messages.
     pub text: String,
     pub addrs: Vec<SocketAddr>,
     pub server_name: String,
+    /// `--bind`: the local address to send from.
+    pub bind: Option<SocketAddr>,
 }
 
 impl Target {
-    pub async fn resolve(text: &str, server_name: Option<&str>) -> Result<Self> {
+    pub async fn resolve(
+        text: &str,
+        server_name: Option<&str>,
+        family: Family,
+        bind: Option<SocketAddr>,
+    ) -> Result<Self> {
         let (host, port) = split_host_port(text)?;
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
@@ -32,10 +48,38 @@ impl Target {
         if addrs.is_empty() {
             return Err(eyre!("'{host}' has no addresses; check the host name"));
         }
+        let wanted = |addr: &SocketAddr| match family {
+            Family::Any => bind.is_none_or(|bind| bind.is_ipv4() == addr.is_ipv4()),
+            Family::V4 => addr.is_ipv4(),
+            Family::V6 => addr.is_ipv6(),
+        };
+        let found = addrs.len();
+        let addrs: Vec<SocketAddr> = addrs.into_iter().filter(wanted).collect();
+        if addrs.is_empty() {
+            let which = match (family, bind) {
+                (Family::V4, _) => "IPv4 (-4)".to_string(),
+                (Family::V6, _) => "IPv6 (-6)".to_string(),
+                (Family::Any, Some(bind)) => format!("the family of --bind {bind}"),
+                (Family::Any, None) => "any".to_string(),
+            };
+            return Err(eyre!(
+                "'{host}' has {found} address(es) but none of {which}; drop the restriction or \
+                 use an address of the other family"
+            ));
+        }
+        let other_family = |bind: SocketAddr| {
+            (family == Family::V4 && bind.is_ipv6()) || (family == Family::V6 && bind.is_ipv4())
+        };
+        if let Some(bind) = bind.filter(|bind| other_family(*bind)) {
+            return Err(eyre!(
+                "--bind {bind} is of the other address family than -4/-6 asks for"
+            ));
+        }
         Ok(Self {
             text: text.to_string(),
             addrs,
             server_name: server_name.unwrap_or(&host).to_string(),
+            bind,
         })
     }
 }
@@ -122,7 +166,7 @@ async fn attempt(
     tls: &ClientTls,
     timeout: Duration,
 ) -> Result<Session> {
-    let client = endpoint::client(addr, tls)?;
+    let client = endpoint::client(addr, target.bind, tls)?;
     let connect = Connect::new(addr).with_server_name(target.server_name.as_str());
     let started = Instant::now();
     let connection = match tokio::time::timeout(timeout, client.connect(connect)).await {

@@ -1,24 +1,88 @@
 //! `qecho send`: the client. This module resolves the command line into a target, a TLS config and
-//! a mode, connects once, and hands the connection to the mode. Each mode lives in its own file.
+//! a mode, connects once, and hands the connection to the mode. Each mode lives in its own file:
+//! `ping` (messages at an interval, the default), `pipe` (standard input through the echo) and
+//! `bulk` (as fast as the connection allows).
 
+mod bulk;
 mod connect;
+mod output;
+mod pattern;
 mod ping;
+mod pipe;
 
 use crate::cli::SendArgs;
 use crate::tls::{ClientTls, Trust};
 use crate::units::millis;
 use color_eyre::eyre::{Result, eyre};
 use std::process::ExitCode;
+use std::time::Duration;
 
 pub use connect::Session;
+pub use output::Output;
 
 /// The largest message ping mode holds in memory (it keeps the message and its echo).
 const MAX_MESSAGE: u64 = 64 << 20;
 
-pub async fn run(args: SendArgs) -> Result<ExitCode> {
-    let payload = ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?;
-    let tls = ClientTls::new(args.ca.as_deref(), args.insecure, args.alpn.protocols)?;
-    let target = connect::Target::resolve(&args.addr, args.server_name.as_deref()).await?;
+/// What `send` does once connected.
+enum Mode {
+    Ping(ping::Options),
+    Pipe,
+    Bulk(bulk::Options),
+}
+
+impl Mode {
+    fn from_args(args: &SendArgs) -> Result<Self> {
+        if args.stdin || args.dash.is_some() || args.addr == "-" {
+            if let Some(other) = args.dash.as_deref().filter(|dash| *dash != "-") {
+                return Err(eyre!(
+                    "unexpected argument '{other}': qecho send takes one address, and '-' for pipe mode"
+                ));
+            }
+            if args.streams != 1 {
+                return Err(eyre!("pipe mode uses one stream: leave out --streams"));
+            }
+            return Ok(Self::Pipe);
+        }
+        if args.bytes.is_some() || args.duration.is_some() {
+            return Ok(Self::Bulk(bulk::Options {
+                bytes: args.bytes.map(|size| size.0),
+                duration: args.duration,
+                streams: args.streams,
+            }));
+        }
+        Ok(Self::Ping(ping::Options {
+            payload: ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?,
+            interval: args.interval,
+            count: args.count,
+            timeout: args.timeout,
+            streams: args.streams,
+        }))
+    }
+}
+
+pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
+    let mode = Mode::from_args(&args)?;
+    let mut output = Output::new(args.json, quiet);
+    if matches!(mode, Mode::Pipe) {
+        output.for_pipe();
+    }
+    let tls = ClientTls::new(
+        args.ca.as_deref(),
+        args.insecure,
+        args.alpn.protocols.clone(),
+    )?;
+    let addr = if args.addr == "-" {
+        crate::cli::DEFAULT_ADDR
+    } else {
+        args.addr.as_str()
+    };
+    let family = match (args.ipv4, args.ipv6) {
+        (true, _) => connect::Family::V4,
+        (_, true) => connect::Family::V6,
+        _ => connect::Family::Any,
+    };
+    let target =
+        connect::Target::resolve(addr, args.server_name.as_deref(), family, args.bind).await?;
     if matches!(tls.trust, Trust::Insecure) {
         tracing::warn!(
             "--insecure: the server's certificate is not verified; anyone on the path could pose as {}",
@@ -26,21 +90,27 @@ pub async fn run(args: SendArgs) -> Result<ExitCode> {
         );
     }
     let session = connect::connect(&target, &tls, args.connect_timeout).await?;
-    println!(
-        "connected to {} from {}, alpn {}, server name {}, handshake {} ms",
-        session.remote,
-        session.local,
-        session.alpn,
-        session.server_name,
-        millis(session.handshake)
-    );
-    let options = ping::Options {
-        payload,
-        interval: args.interval,
-        count: args.count,
-        timeout: args.timeout,
-    };
-    ping::run(session, options).await
+    output.connected(&session);
+    let stop = stop_signal(args.deadline);
+    match mode {
+        Mode::Ping(options) => ping::run(session, options, &output, stop).await,
+        Mode::Pipe => pipe::run(session, &output, stop).await,
+        Mode::Bulk(options) => bulk::run(session, options, &output, stop).await,
+    }
+}
+
+/// Completes on Ctrl-C, SIGTERM or when `--deadline` has passed: every mode then stops, prints
+/// its summary, and exits with the status its results call for.
+async fn stop_signal(deadline: Option<Duration>) {
+    match deadline {
+        Some(deadline) => {
+            tokio::select! {
+                _ = crate::shutdown::signal() => {}
+                _ = tokio::time::sleep(deadline) => {}
+            }
+        }
+        None => crate::shutdown::signal().await,
+    }
 }
 
 /// Checks `--size` against what a message may be.
@@ -48,9 +118,21 @@ fn check_size(size: u64) -> Result<u64> {
     match size {
         0 => Err(eyre!("--size 0: a message must be at least 1 byte")),
         size if size > MAX_MESSAGE => Err(eyre!(
-            "--size {size}: a message may be at most {} MiB",
+            "--size {size}: a message may be at most {} MiB; for more data use bulk mode (--bytes)",
             MAX_MESSAGE >> 20
         )),
         size => Ok(size),
     }
+}
+
+/// The handshake line, in text.
+fn connected_line(session: &Session) -> String {
+    format!(
+        "connected to {} from {}, alpn {}, server name {}, handshake {} ms",
+        session.remote,
+        session.local,
+        session.alpn,
+        session.server_name,
+        millis(session.handshake)
+    )
 }

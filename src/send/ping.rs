@@ -1,17 +1,21 @@
-//! Ping mode, `send`'s default: one stream; every interval a message goes out, exactly that many
-//! bytes are read back and compared. Prints a line per echo and a ping-style summary.
+//! Ping mode, `send`'s default: every interval a message goes out on a stream, exactly that many
+//! bytes are read back and compared. With `--streams N`, N such loops run at once on the one
+//! connection, each on its own stream. Prints a line per echo and a ping-style summary.
 //!
 //! A message that is lost (no echo within `--timeout`), truncated or answered by a stream reset
-//! leaves the stream in an unknown state, so the next message goes out on a fresh stream: a late
+//! leaves its stream in an unknown state, so the next message goes out on a fresh stream: a late
 //! echo can then never be mistaken for the next one.
 
-use super::Session;
+use super::{Output, Session};
 use crate::explain;
 use crate::stats::RttStats;
 use crate::units::millis;
 use bytes::{Bytes, BytesMut};
 use color_eyre::eyre::{Result, eyre};
+use s2n_quic::connection::Handle;
 use s2n_quic::stream::{Error as StreamError, ReceiveStream, SendStream};
+use serde_json::json;
+use std::future::Future;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -37,19 +41,19 @@ impl Payload {
         }
     }
 
-    fn message(&self, seq: u64) -> Bytes {
+    fn message(&self, stream: u32, seq: u64) -> Bytes {
         match self {
             Self::Default => Bytes::from(format!("qecho seq={seq}")),
             Self::Text(text) => text.clone(),
-            Self::Generated(size) => generate(seq, *size),
+            Self::Generated(size) => generate(u64::from(stream) << 40 ^ seq, *size),
         }
     }
 }
 
 /// Pseudo-random bytes seeded by the sequence number (xorshift64*): cheap, and no two messages
 /// alike.
-fn generate(seq: u64, size: usize) -> Bytes {
-    let mut state = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+fn generate(seed: u64, size: usize) -> Bytes {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = BytesMut::with_capacity(size + 8);
     while out.len() < size {
         state ^= state >> 12;
@@ -66,6 +70,7 @@ pub struct Options {
     pub interval: Duration,
     pub count: Option<u64>,
     pub timeout: Duration,
+    pub streams: u32,
 }
 
 /// How one echo went.
@@ -77,105 +82,133 @@ enum Echo {
     Lost(String),
 }
 
+/// The counts of one stream's loop, or of all of them.
 #[derive(Default)]
 struct Tally {
     sent: u64,
     received: u64,
     corrupted: u64,
     rtt: RttStats,
+    /// The error that ended the connection, if one did.
+    fatal: Option<StreamError>,
 }
 
-pub async fn run(session: Session, options: Options) -> Result<ExitCode> {
+impl Tally {
+    fn lost(&self) -> u64 {
+        self.sent - self.received - self.corrupted
+    }
+
+    fn loss_percent(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.lost() as f64 * 100.0 / self.sent as f64
+        }
+    }
+
+    fn counts_text(&self) -> String {
+        format!(
+            "{} sent, {} received, {} corrupted, {:.0}% loss",
+            self.sent,
+            self.received,
+            self.corrupted,
+            self.loss_percent()
+        )
+    }
+
+    fn rtt_text(&self) -> Option<String> {
+        let [min, avg, max, mdev] = self.rtt.summary_ms()?;
+        Some(format!(
+            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
+        ))
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let rtt = self.rtt.summary_ms().map(
+            |[min, avg, max, mdev]| json!({ "min": min, "avg": avg, "max": max, "mdev": mdev }),
+        );
+        json!({
+            "sent": self.sent,
+            "received": self.received,
+            "corrupted": self.corrupted,
+            "lost": self.lost(),
+            "loss_percent": self.loss_percent(),
+            "rtt_ms": rtt,
+        })
+    }
+
+    fn add(&mut self, other: &Tally) {
+        self.sent += other.sent;
+        self.received += other.received;
+        self.corrupted += other.corrupted;
+        self.rtt.merge(&other.rtt);
+    }
+}
+
+pub async fn run(
+    session: Session,
+    options: Options,
+    output: &Output,
+    stop: impl Future<Output = ()>,
+) -> Result<ExitCode> {
     let remote = session.remote;
     let mut handle = session.connection.handle();
     // Keep the connection alive through long intervals; the idle timeout is for dead peers.
     let _ = handle.keep_alive(true);
     let started = Instant::now();
-    let mut tally = Tally::default();
-    let mut stream: Option<(ReceiveStream, SendStream)> = None;
-    let mut fatal = None;
-    let signal = crate::shutdown::signal();
-    tokio::pin!(signal);
-
-    for seq in 1.. {
-        if options.count.is_some_and(|count| seq > count) {
-            break;
-        }
-        let message = options.payload.message(seq);
-        let sent_at = Instant::now();
-        let round = async {
-            let (receiver, sender) = match &mut stream {
-                Some(halves) => halves,
-                None => {
-                    let opened = handle.open_bidirectional_stream().await?;
-                    stream.insert(opened.split())
-                }
-            };
-            match tokio::time::timeout(options.timeout, echo_once(receiver, sender, &message)).await
-            {
-                Ok(result) => result,
-                Err(_) => Ok(Echo::Lost(format!(
-                    "no echo within {}",
-                    humantime::format_duration(options.timeout)
-                ))),
-            }
-        };
-        let outcome = tokio::select! {
-            outcome = round => outcome,
-            // Interrupted mid-echo: this message was not given its chance, so it is not counted.
-            _ = &mut signal => break,
-        };
-        tally.sent += 1;
-        let rtt = sent_at.elapsed();
-        match outcome {
-            Ok(Echo::Intact) => {
-                tally.received += 1;
-                tally.rtt.record(rtt);
-                println!(
-                    "{} bytes from {remote}: seq={seq} time={} ms",
-                    message.len(),
-                    millis(rtt)
-                );
-            }
-            Ok(Echo::Corrupted(why)) => {
-                tally.corrupted += 1;
-                stream = None;
-                println!(
-                    "{} bytes from {remote}: seq={seq} CORRUPTED: {why}",
-                    message.len()
-                );
-            }
-            Ok(Echo::Lost(why)) => {
-                reset(&mut stream);
-                println!("seq={seq} lost: {why}");
-            }
-            Err(StreamError::StreamReset { error, .. }) => {
-                stream = None;
-                println!(
-                    "seq={seq} lost: the server reset the stream (application error code {})",
-                    u64::from(error)
-                );
-            }
-            Err(err) => {
-                println!(
-                    "seq={seq} lost: {}",
-                    explain::stream_failed(&err, "the server")
-                );
-                fatal = Some(err);
-                break;
-            }
-        }
-        if options.count.is_some_and(|count| seq >= count) {
-            break;
-        }
-        let next = tokio::time::Instant::from_std(sent_at + options.interval);
+    let mut tallies: Vec<Tally> = (0..options.streams).map(|_| Tally::default()).collect();
+    {
+        let loops = tallies.iter_mut().zip(1..).map(|(tally, stream_no)| {
+            ping_stream(handle.clone(), stream_no, &options, output, remote, tally)
+        });
+        // Stopping drops the loops mid-echo: a message that was not given its chance is not
+        // counted, as ping does on Ctrl-C.
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
-            _ = &mut signal => break,
+            _ = futures::future::join_all(loops) => {}
+            _ = stop => {}
         }
     }
 
-    print_summary(&remote.to_string(), &tally, started.elapsed());
+    let mut total = Tally::default();
+    tallies.iter().for_each(|tally| total.add(tally));
+    let fatal = tallies.iter().find_map(|tally| tally.fatal);
+    let elapsed = started.elapsed();
+    output.summary(
+        || {
+            let mut text = format!("\n--- {remote} qecho statistics ---\n");
+            if tallies.len() > 1 {
+                for (stream_no, tally) in (1..).zip(&tallies) {
+                    let rtt = tally
+                        .rtt_text()
+                        .map(|rtt| format!(", {rtt}"))
+                        .unwrap_or_default();
+                    text.push_str(&format!(
+                        "stream {stream_no}: {}{rtt}\n",
+                        tally.counts_text()
+                    ));
+                }
+            }
+            text.push_str(&format!(
+                "{}, time {}ms",
+                total.counts_text(),
+                elapsed.as_millis()
+            ));
+            if let Some(rtt) = total.rtt_text() {
+                text.push('\n');
+                text.push_str(&rtt);
+            }
+            text
+        },
+        || {
+            let mut summary = total.json();
+            summary["type"] = json!("summary");
+            summary["time_ms"] = json!(elapsed.as_secs_f64() * 1000.0);
+            if tallies.len() > 1 {
+                summary["streams"] = tallies.iter().map(Tally::json).collect();
+            }
+            summary
+        },
+    );
     session.close().await;
     if let Some(err) = fatal {
         // Echoes were lost, so the status is 1, not 2: we did have a connection.
@@ -185,12 +218,107 @@ pub async fn run(session: Session, options: Options) -> Result<ExitCode> {
         ));
         return Ok(ExitCode::from(1));
     }
-    let all_intact = tally.sent > 0 && tally.received == tally.sent;
+    let all_intact = total.sent > 0 && total.received == total.sent;
     Ok(if all_intact {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One stream's loop: message, echo, check, wait for the next interval.
+async fn ping_stream(
+    mut handle: Handle,
+    stream_no: u32,
+    options: &Options,
+    output: &Output,
+    remote: std::net::SocketAddr,
+    tally: &mut Tally,
+) {
+    let mut stream: Option<(ReceiveStream, SendStream)> = None;
+    let label = if options.streams > 1 {
+        format!("stream={stream_no} ")
+    } else {
+        String::new()
+    };
+    for seq in 1.. {
+        if options.count.is_some_and(|count| seq > count) {
+            break;
+        }
+        let message = options.payload.message(stream_no, seq);
+        let sent_at = Instant::now();
+        let outcome = async {
+            let (receiver, sender) = match &mut stream {
+                Some(halves) => halves,
+                None => stream.insert(handle.open_bidirectional_stream().await?.split()),
+            };
+            match tokio::time::timeout(options.timeout, echo_once(receiver, sender, &message)).await
+            {
+                Ok(result) => result,
+                Err(_) => Ok(Echo::Lost(format!(
+                    "no echo within {}",
+                    humantime::format_duration(options.timeout)
+                ))),
+            }
+        }
+        .await;
+        tally.sent += 1;
+        let rtt = sent_at.elapsed();
+        let len = message.len();
+        let (ok, problem) = match outcome {
+            Ok(Echo::Intact) => {
+                tally.received += 1;
+                tally.rtt.record(rtt);
+                (true, None)
+            }
+            Ok(Echo::Corrupted(why)) => {
+                tally.corrupted += 1;
+                stream = None;
+                (false, Some(format!("CORRUPTED: {why}")))
+            }
+            Ok(Echo::Lost(why)) => {
+                reset(&mut stream);
+                (false, Some(format!("lost: {why}")))
+            }
+            Err(StreamError::StreamReset { error, .. }) => {
+                stream = None;
+                let why = format!(
+                    "lost: the server reset the stream (application error code {})",
+                    u64::from(error)
+                );
+                (false, Some(why))
+            }
+            Err(err) => {
+                tally.fatal = Some(err);
+                (
+                    false,
+                    Some(format!(
+                        "lost: {}",
+                        explain::stream_failed(&err, "the server")
+                    )),
+                )
+            }
+        };
+        output.event(
+            || match &problem {
+                None => format!(
+                    "{len} bytes from {remote}: {label}seq={seq} time={} ms",
+                    millis(rtt)
+                ),
+                Some(problem) => format!("{label}seq={seq} {problem}"),
+            },
+            || {
+                json!({
+                    "type": "echo", "stream": stream_no, "seq": seq, "bytes": len, "ok": ok,
+                    "rtt_ms": ok.then_some(rtt.as_secs_f64() * 1000.0), "error": problem,
+                })
+            },
+        );
+        if tally.fatal.is_some() || options.count.is_some_and(|count| seq >= count) {
+            break;
+        }
+        tokio::time::sleep_until(tokio::time::Instant::from_std(sent_at + options.interval)).await;
+    }
 }
 
 /// Sends `message` while reading its echo, so that a message larger than the flow-control windows
@@ -244,27 +372,6 @@ fn reset(stream: &mut Option<(ReceiveStream, SendStream)>) {
     if let Some((mut receiver, mut sender)) = stream.take() {
         let _ = receiver.stop_sending(0u8.into());
         let _ = sender.reset(0u8.into());
-    }
-}
-
-fn print_summary(target: &str, tally: &Tally, elapsed: Duration) {
-    let lost = tally.sent - tally.received - tally.corrupted;
-    let loss = if tally.sent == 0 {
-        0.0
-    } else {
-        lost as f64 * 100.0 / tally.sent as f64
-    };
-    println!();
-    println!("--- {target} qecho statistics ---");
-    println!(
-        "{} sent, {} received, {} corrupted, {loss:.0}% loss, time {}ms",
-        tally.sent,
-        tally.received,
-        tally.corrupted,
-        elapsed.as_millis()
-    );
-    if let Some([min, avg, max, mdev]) = tally.rtt.summary_ms() {
-        println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
     }
 }
 

@@ -25,9 +25,18 @@ pub fn client(cert_pem: &str) -> Client {
         .and_then(|b| b.with_application_protocols([ALPN]))
         .and_then(|b| b.build())
         .expect("client tls");
+    // Per-stream windows below the connection window, as qecho sets them: with s2n-quic's defaults
+    // (equal windows) one unread stream would block the whole connection on the client side.
+    let limits = s2n_quic::provider::limits::Limits::new()
+        .with_data_window(16 << 20)
+        .and_then(|l| l.with_bidirectional_local_data_window(2 << 20))
+        .and_then(|l| l.with_bidirectional_remote_data_window(2 << 20))
+        .expect("limits");
     Client::builder()
         .with_tls(tls)
         .expect("with_tls")
+        .with_limits(limits)
+        .expect("with_limits")
         .with_io("127.0.0.1:0")
         .expect("with_io")
         .start()
@@ -96,6 +105,8 @@ pub enum Misbehaviour {
     ResetStream,
     /// Reads the first chunk, then closes the connection with application code 9.
     CloseConnection,
+    /// Echoes everything, but with the 10th byte of the stream flipped.
+    Corrupt,
 }
 
 /// Starts a broken server on 127.0.0.1:0 in the current runtime; returns its address.
@@ -123,6 +134,23 @@ pub fn broken_server(behaviour: Misbehaviour, cert_pem: &str, key_pem: &str) -> 
 
 async fn misbehave(mut connection: Connection, behaviour: Misbehaviour) {
     while let Ok(Some(mut stream)) = connection.accept_bidirectional_stream().await {
+        if let Misbehaviour::Corrupt = behaviour {
+            tokio::spawn(async move {
+                let mut offset = 0usize;
+                while let Ok(Some(chunk)) = stream.receive().await {
+                    let mut bytes = chunk.to_vec();
+                    if (offset..offset + bytes.len()).contains(&9) {
+                        bytes[9 - offset] ^= 0xff;
+                    }
+                    offset += bytes.len();
+                    if stream.send(bytes.into()).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.finish();
+            });
+            continue;
+        }
         if stream.receive().await.ok().flatten().is_none() {
             continue;
         }
@@ -134,6 +162,7 @@ async fn misbehave(mut connection: Connection, behaviour: Misbehaviour) {
                 connection.close(9u8.into());
                 return;
             }
+            Misbehaviour::Corrupt => unreachable!("handled above"),
         }
     }
 }

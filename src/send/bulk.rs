@@ -1,0 +1,245 @@
+//! Bulk mode (`--bytes SIZE` or `--duration D`): sends as fast as the connection allows on
+//! `--streams N` streams while reading the echo back, checks every byte against the pattern it was
+//! generated from, and reports throughput in each direction. A progress line, at most once a
+//! second, goes to standard error when it is a terminal.
+
+use super::pattern::Pattern;
+use super::{Output, Session};
+use crate::explain;
+use color_eyre::eyre::{Result, eyre};
+use s2n_quic::stream::{Error as StreamError, ReceiveStream, SendStream};
+use serde_json::json;
+use std::cell::Cell;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Bytes handed to the stream per `send` call: big enough that per-call costs vanish.
+const CHUNK: usize = 256 * 1024;
+
+pub struct Options {
+    pub bytes: Option<u64>,
+    pub duration: Option<Duration>,
+    pub streams: u32,
+}
+
+/// One stream's progress, shared with the progress line.
+#[derive(Default)]
+struct Counters {
+    sent: Cell<u64>,
+    echoed: Cell<u64>,
+    sent_done: Cell<Option<Instant>>,
+    echo_done: Cell<Option<Instant>>,
+}
+
+/// What went wrong on a stream, if anything.
+enum Problem {
+    /// The echo differs from what was sent at this offset of the stream.
+    Corrupted(u64),
+    Stream(StreamError),
+}
+
+pub async fn run(
+    session: Session,
+    options: Options,
+    output: &Output,
+    stop: impl Future<Output = ()>,
+) -> Result<ExitCode> {
+    let remote = session.remote;
+    let handle = session.connection.handle();
+    let pattern = Pattern::new();
+    let streams = options.streams as usize;
+    let counters: Vec<Counters> = (0..streams).map(|_| Counters::default()).collect();
+    // --bytes is split over the streams; the first ones take the remainder.
+    let quota = |index: usize| {
+        options.bytes.map(|total| {
+            total / streams as u64 + u64::from((index as u64) < total % streams as u64)
+        })
+    };
+    let started = Instant::now();
+    let until = options.duration.map(|duration| started + duration);
+
+    let mut problems: Vec<Option<Problem>> = (0..streams).map(|_| None).collect();
+    let interrupted = {
+        let work = counters.iter().zip(problems.iter_mut()).enumerate().map(
+            |(index, (counters, problem))| {
+                let mut handle = handle.clone();
+                let pattern = &pattern;
+                let start = Pattern::start(index as u32 + 1);
+                async move {
+                    let result = async {
+                        let stream = handle
+                            .open_bidirectional_stream()
+                            .await
+                            .map_err(StreamError::from)?;
+                        let (receiver, sender) = stream.split();
+                        let write = write(sender, pattern, start, quota(index), until, counters);
+                        let read = read(receiver, pattern, start, counters);
+                        let (written, read) = tokio::join!(write, read);
+                        read.and(written.map_err(Problem::Stream))
+                    }
+                    .await;
+                    *problem = result.err();
+                }
+            },
+        );
+        let progress = progress(&counters, started, output.is_json());
+        tokio::select! {
+            _ = futures::future::join_all(work) => false,
+            _ = progress => false,
+            _ = stop => true,
+        }
+    };
+    session.close().await;
+
+    let total_sent: u64 = counters.iter().map(|c| c.sent.get()).sum();
+    let total_echoed: u64 = counters.iter().map(|c| c.echoed.get()).sum();
+    let last = |done: fn(&Counters) -> Option<Instant>| {
+        counters
+            .iter()
+            .filter_map(done)
+            .max()
+            .unwrap_or_else(Instant::now)
+    };
+    let send_time = last(|c| c.sent_done.get()).duration_since(started);
+    let echo_time = last(|c| c.echo_done.get()).duration_since(started);
+    let gbits =
+        |bytes: u64, time: Duration| bytes as f64 * 8.0 / time.as_secs_f64().max(1e-9) / 1e9;
+
+    let mut errors = Vec::new();
+    for (index, (problem, counters)) in problems.iter().zip(&counters).enumerate() {
+        let stream_no = index + 1;
+        match problem {
+            Some(Problem::Corrupted(at)) => errors.push(format!(
+                "stream {stream_no}: the echo differs from what was sent at byte {at}"
+            )),
+            Some(Problem::Stream(err)) => errors.push(format!(
+                "stream {stream_no}: {}",
+                explain::stream_failed(err, "the server")
+            )),
+            None if !interrupted && counters.echoed.get() != counters.sent.get() => {
+                errors.push(format!(
+                    "stream {stream_no}: the server finished after echoing {} of {} bytes",
+                    counters.echoed.get(),
+                    counters.sent.get()
+                ))
+            }
+            None => {}
+        }
+    }
+    let ok = errors.is_empty();
+    output.summary(
+        || {
+            let mut text = format!("--- {remote} qecho bulk, {streams} stream(s) ---\n");
+            if interrupted {
+                text.push_str("interrupted: figures up to the interruption\n");
+            }
+            text.push_str(&format!(
+                "sent   {total_sent} bytes in {:.3} s: {:.3} Gbit/s\n",
+                send_time.as_secs_f64(),
+                gbits(total_sent, send_time)
+            ));
+            text.push_str(&format!(
+                "echoed {total_echoed} bytes in {:.3} s: {:.3} Gbit/s, {}",
+                echo_time.as_secs_f64(),
+                gbits(total_echoed, echo_time),
+                if ok { "every byte intact" } else { "with errors" }
+            ));
+            text
+        },
+        || {
+            json!({
+                "type": "summary", "mode": "bulk", "streams": streams, "ok": ok,
+                "interrupted": interrupted,
+                "sent_bytes": total_sent, "echoed_bytes": total_echoed,
+                "send_seconds": send_time.as_secs_f64(), "echo_seconds": echo_time.as_secs_f64(),
+                "send_gbit_per_s": gbits(total_sent, send_time),
+                "echo_gbit_per_s": gbits(total_echoed, echo_time),
+                "errors": errors,
+                "per_stream": counters.iter().map(|c| json!({"sent": c.sent.get(), "echoed": c.echoed.get()})).collect::<Vec<_>>(),
+            })
+        },
+    );
+    if !ok {
+        crate::print_error(&eyre!(
+            "bulk transfer to {remote} failed: {}",
+            errors.join("; ")
+        ));
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn write(
+    mut sender: SendStream,
+    pattern: &Pattern,
+    start: u64,
+    quota: Option<u64>,
+    until: Option<Instant>,
+    counters: &Counters,
+) -> Result<(), StreamError> {
+    let mut offset = 0u64;
+    loop {
+        let left = quota.map_or(CHUNK as u64, |quota| quota - offset);
+        if left == 0 || until.is_some_and(|until| Instant::now() >= until) {
+            break;
+        }
+        let len = left.min(CHUNK as u64) as usize;
+        sender.send(pattern.slice(start + offset, len)).await?;
+        offset += len as u64;
+        counters.sent.set(offset);
+    }
+    sender.finish()?;
+    counters.sent_done.set(Some(Instant::now()));
+    Ok(())
+}
+
+async fn read(
+    mut receiver: ReceiveStream,
+    pattern: &Pattern,
+    start: u64,
+    counters: &Counters,
+) -> Result<(), Problem> {
+    let mut offset = 0u64;
+    while let Some(chunk) = receiver.receive().await.map_err(Problem::Stream)? {
+        pattern
+            .check(start + offset, &chunk)
+            .map_err(|at| Problem::Corrupted(at - start))?;
+        offset += chunk.len() as u64;
+        counters.echoed.set(offset);
+    }
+    counters.echo_done.set(Some(Instant::now()));
+    Ok(())
+}
+
+/// Prints a progress line once a second while standard error is a terminal; never completes.
+async fn progress(counters: &[Counters], started: Instant, json: bool) {
+    if json || !std::io::stderr().is_terminal() {
+        return std::future::pending().await;
+    }
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let mut last_echoed = 0u64;
+    loop {
+        tick.tick().await;
+        let sent: u64 = counters.iter().map(|c| c.sent.get()).sum();
+        let echoed: u64 = counters.iter().map(|c| c.echoed.get()).sum();
+        let rate = (echoed - last_echoed) as f64 * 8.0 / 1e9;
+        last_echoed = echoed;
+        eprintln!(
+            "{:>5.1} s  sent {:>8.1} MiB  echoed {:>8.1} MiB  {rate:.2} Gbit/s",
+            started.elapsed().as_secs_f64(),
+            sent as f64 / 1048576.0,
+            echoed as f64 / 1048576.0
+        );
+    }
+}
+
+impl From<StreamError> for Problem {
+    fn from(err: StreamError) -> Self {
+        Problem::Stream(err)
+    }
+}

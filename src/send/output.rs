@@ -1,0 +1,84 @@
+//! What `send` prints. Ping-style text by default, or with `--json` one JSON object per line;
+//! `-q` keeps only the summary. In pipe mode standard output carries the echoed data, so
+//! everything else goes to standard error.
+
+use super::Session;
+use serde_json::{Value, json};
+use std::io::Write;
+
+pub struct Output {
+    json: bool,
+    quiet: bool,
+    /// Standard output is taken by data (pipe mode).
+    stdout_is_data: bool,
+}
+
+impl Output {
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Self {
+            json,
+            quiet,
+            stdout_is_data: false,
+        }
+    }
+
+    /// From now on, print to standard error: standard output carries data.
+    pub fn for_pipe(&mut self) {
+        self.stdout_is_data = true;
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    fn print(&self, line: &str) {
+        if self.stdout_is_data {
+            eprintln!("{line}");
+        } else {
+            // A closed stdout (`| head`) is not worth a panic: the results just go nowhere.
+            let _ = writeln!(std::io::stdout(), "{line}");
+        }
+    }
+
+    pub fn connected(&self, session: &Session) {
+        if self.quiet {
+            return;
+        }
+        if self.json {
+            self.print(
+                &json!({
+                    "type": "connected",
+                    "remote": session.remote.to_string(),
+                    "local": session.local.to_string(),
+                    "alpn": session.alpn,
+                    "server_name": session.server_name,
+                    "handshake_ms": session.handshake.as_secs_f64() * 1000.0,
+                })
+                .to_string(),
+            );
+        } else {
+            self.print(&super::connected_line(session));
+        }
+    }
+
+    /// A per-event line (an echo, a loss): `text` for people, `value` for `--json`.
+    pub fn event(&self, text: impl FnOnce() -> String, value: impl FnOnce() -> Value) {
+        if self.quiet {
+            return;
+        }
+        if self.json {
+            self.print(&value().to_string());
+        } else {
+            self.print(&text());
+        }
+    }
+
+    /// The closing summary: printed even with `-q`.
+    pub fn summary(&self, text: impl FnOnce() -> String, value: impl FnOnce() -> Value) {
+        if self.json {
+            self.print(&value().to_string());
+        } else {
+            self.print(&text());
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! `send`'s modes: pipe, many streams, bulk, and the options every mode shares.
+
+mod common;
+
+use common::peer::{self, Misbehaviour};
+use common::{DEADLINE, Server, assert_error, qecho, send, text};
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Runs `qecho send TARGET -k - ARGS` with `input` on stdin; returns (exit code, stdout, stderr).
+fn pipe(target: &str, input: &std::path::Path, args: &[&str]) -> (Option<i32>, Vec<u8>, String) {
+    let mut command = qecho();
+    command
+        .args(["send", target, "-k", "-"])
+        .args(args)
+        .stdin(std::fs::File::open(input).unwrap());
+    let out = common::run(command, DEADLINE);
+    (out.status.code(), out.stdout, text(&out.stderr))
+}
+
+fn random_file(dir: &std::path::Path, len: usize) -> std::path::PathBuf {
+    let path = dir.join(format!("input-{len}"));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut written = 0;
+    let mut seed = 0x1234_5678_9abc_def0u64 ^ len as u64;
+    while written < len {
+        let chunk: Vec<u8> = peer::payload(seed, (len - written).min(1 << 20)).to_vec();
+        seed += 1;
+        file.write_all(&chunk).unwrap();
+        written += chunk.len();
+    }
+    file.flush().unwrap();
+    path
+}
+
+#[test]
+fn pipe_mode_echoes_any_file_byte_for_byte() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    for len in [0, 1, 70_000, 3 << 20] {
+        let input = random_file(dir.path(), len);
+        let (code, stdout, stderr) = pipe(&server.target(), &input, &[]);
+        assert_eq!(code, Some(0), "{len} bytes: {stderr}");
+        assert!(
+            stdout == std::fs::read(&input).unwrap(),
+            "{len} bytes: the echo differs"
+        );
+        assert!(
+            stderr.contains(&format!("{len} bytes sent, {len} bytes echoed intact")),
+            "{stderr}"
+        );
+    }
+    // Text, through --stdin instead of '-'.
+    let mut command = qecho();
+    command
+        .args(["send", &server.target(), "-k", "--stdin"])
+        .stdin(Stdio::piped());
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nworld\n")
+        .unwrap();
+    let mut echoed = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut echoed)
+        .unwrap();
+    let status = common::wait_with_deadline(&mut child, DEADLINE).unwrap();
+    assert!(status.success());
+    assert_eq!(echoed, "hello\nworld\n");
+}
+
+/// 100 MiB through the echo with the client's memory measured by GNU time: it must not grow with
+/// the input (a bound, not a speed figure).
+#[test]
+fn pipe_mode_100_mib_with_flat_memory() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let input = random_file(dir.path(), 100 << 20);
+    let report = dir.path().join("rss");
+    let mut command = std::process::Command::new("/usr/bin/time");
+    command
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_qecho"))
+        .args(["send", &server.target(), "-k", "-"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .expect("/usr/bin/time (apt-get install time)");
+    // Compare the echo as it streams, without holding it.
+    let mut expected = std::io::BufReader::new(std::fs::File::open(&input).unwrap());
+    let mut stdout = child.stdout.take().unwrap();
+    let mut got = vec![0u8; 1 << 16];
+    let mut want = vec![0u8; 1 << 16];
+    let mut total = 0usize;
+    loop {
+        let n = stdout.read(&mut got).unwrap();
+        if n == 0 {
+            break;
+        }
+        expected
+            .read_exact(&mut want[..n])
+            .expect("no more echo than input");
+        assert!(got[..n] == want[..n], "echo differs near byte {total}");
+        total += n;
+    }
+    assert_eq!(total, 100 << 20);
+    let status = common::wait_with_deadline(&mut child, DEADLINE).expect("send finishes");
+    assert!(status.success());
+    let max_rss_kib: u64 = std::fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        max_rss_kib < 80 * 1024,
+        "client peak RSS {max_rss_kib} KiB for a 100 MiB input"
+    );
+}
+
+#[test]
+fn ping_on_several_streams_reports_each_and_the_total() {
+    let server = Server::start(&[]);
+    let out = send(
+        &server.target(),
+        &["-k", "--streams", "4", "--count", "3", "--interval", "10ms"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for stream in 1..=4 {
+        for seq in 1..=3 {
+            assert!(
+                stdout.contains(&format!("stream={stream} seq={seq} time=")),
+                "{stdout}"
+            );
+        }
+        assert!(
+            stdout.contains(&format!("stream {stream}: 3 sent, 3 received")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("12 sent, 12 received, 0 corrupted, 0% loss"),
+        "{stdout}"
+    );
+    assert!(
+        server.log.wait_for("on 4 stream(s)", DEADLINE).is_some(),
+        "{}",
+        server.log.text()
+    );
+}
+
+/// Head-of-line blocking is what QUIC's streams exist to avoid: one stream whose reader is paused
+/// (its echo stuck behind flow control) must not hold back echoes on another stream.
+#[test]
+fn a_stalled_stream_does_not_hold_back_the_others() {
+    let (cert, key) = peer::self_signed();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.pem"), &cert).unwrap();
+    std::fs::write(dir.path().join("k.pem"), &key).unwrap();
+    let server = Server::start(&[
+        "--cert",
+        dir.path().join("c.pem").to_str().unwrap(),
+        "--key",
+        dir.path().join("k.pem").to_str().unwrap(),
+    ]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = peer::client(&cert);
+        let connection = peer::connect(&client, server.addr).await;
+        let mut handle = connection.handle();
+        // Stream A: write until flow control stops us, never read.
+        let stalled = handle.open_bidirectional_stream().await.unwrap();
+        let (_paused_reader, mut writer) = stalled.split();
+        let chunk = bytes::Bytes::from(vec![1u8; 64 * 1024]);
+        let mut stalled_bytes = 0u64;
+        loop {
+            match tokio::time::timeout(Duration::from_millis(300), writer.send(chunk.clone())).await
+            {
+                Ok(sent) => sent.unwrap(),
+                Err(_) => break, // blocked: A is stalled end to end
+            }
+            stalled_bytes += chunk.len() as u64;
+            assert!(stalled_bytes < 1 << 30, "stream A never stalled");
+        }
+        // Stream B: 20 echoes while A stays stalled. Each must come back; with head-of-line
+        // blocking none would.
+        let mut rtts = Vec::new();
+        let (mut reader, mut sender) = handle.open_bidirectional_stream().await.unwrap().split();
+        for seq in 0..20u8 {
+            let started = Instant::now();
+            sender
+                .send(bytes::Bytes::from(vec![seq; 100]))
+                .await
+                .unwrap();
+            let mut echo = Vec::new();
+            while echo.len() < 100 {
+                let chunk = tokio::time::timeout(Duration::from_secs(5), reader.receive())
+                    .await
+                    .expect("stream B's echo is not held back by stream A")
+                    .unwrap()
+                    .expect("no FIN yet");
+                echo.extend_from_slice(&chunk);
+            }
+            assert_eq!(echo, vec![seq; 100]);
+            rtts.push(started.elapsed());
+        }
+        rtts.sort();
+        // Still stalled: A's writer is blocked all along.
+        let still_blocked =
+            tokio::time::timeout(Duration::from_millis(100), writer.send(chunk.clone())).await;
+        assert!(
+            still_blocked.is_err(),
+            "stream A got unblocked; the test proves nothing"
+        );
+        eprintln!(
+            "stream A stalled at {stalled_bytes} bytes; stream B median RTT {:?}",
+            rtts[10]
+        );
+    });
+}
+
+#[test]
+fn bulk_mode_checks_every_byte_and_reports_throughput() {
+    let server = Server::start(&[]);
+    let out = send(
+        &server.target(),
+        &["-k", "--bytes", "64MiB", "--streams", "4", "--json"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["ok"], true);
+    assert_eq!(summary["sent_bytes"], 64 << 20);
+    assert_eq!(summary["echoed_bytes"], 64 << 20);
+    assert_eq!(summary["per_stream"].as_array().unwrap().len(), 4);
+    assert!(summary["echo_gbit_per_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        server
+            .log
+            .wait_for("67108864 bytes echoed on 4 stream(s)", DEADLINE)
+            .is_some()
+    );
+
+    let out = send(&server.target(), &["-k", "--duration", "500ms"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("every byte intact") && stdout.contains("Gbit/s"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn every_mode_reports_corruption_with_status_1() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (cert, key) = peer::self_signed();
+    let addr = runtime.block_on(async { peer::broken_server(Misbehaviour::Corrupt, &cert, &key) });
+    let target = addr.to_string();
+
+    let out = send(
+        &target,
+        &["-k", "--size", "100", "--count", "2", "--interval", "0s"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("seq=1 CORRUPTED: byte 9 differs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 sent, 0 received, 2 corrupted"),
+        "{stdout}"
+    );
+
+    let out = send(&target, &["-k", "--bytes", "1MiB"]);
+    assert_error(&out, 1, &["differs from what was sent at byte 9"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = random_file(dir.path(), 5000);
+    let (code, _, stderr) = pipe(&target, &input, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("differs from what was sent at byte 9"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn deadline_ends_any_mode_with_its_summary() {
+    let server = Server::start(&[]);
+    let started = Instant::now();
+    let out = send(
+        &server.target(),
+        &["-k", "--interval", "50ms", "--deadline", "400ms"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("0 corrupted, 0% loss"), "{stdout}");
+    assert!(started.elapsed() < DEADLINE);
+
+    let out = send(
+        &server.target(),
+        &["-k", "--duration", "1h", "--deadline", "300ms"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+}
+
+#[test]
+fn quiet_prints_only_the_summary_and_json_one_object_per_echo() {
+    let server = Server::start(&[]);
+    let out = send(
+        &server.target(),
+        &["-k", "-q", "--count", "3", "--interval", "0s"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains("bytes from") && !stdout.contains("connected to"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3 sent, 3 received"), "{stdout}");
+    // Warnings stay: -q hides information, not the --insecure warning.
+    let stderr = text(&out.stderr);
+    assert!(stderr.lines().all(|line| line.contains("WARN")), "{stderr}");
+
+    let out = send(
+        &server.target(),
+        &["-k", "--json", "--count", "3", "--interval", "0s"],
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 5, "connected, 3 echoes, summary");
+    assert_eq!(lines[0]["type"], "connected");
+    for (seq, echo) in (1..).zip(&lines[1..4]) {
+        assert_eq!(echo["type"], "echo");
+        assert_eq!(echo["seq"], seq);
+        assert_eq!(echo["ok"], true);
+        assert!(echo["rtt_ms"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(lines[4]["sent"], 3);
+    assert_eq!(lines[4]["received"], 3);
+}
+
+#[test]
+fn address_family_and_bind() {
+    let server = Server::start(&[]);
+    let port = server.addr.port();
+    let out = send(&format!("127.0.0.1:{port}"), &["-k", "-6", "--count", "1"]);
+    assert_error(&out, 2, &["none of IPv6 (-6)"]);
+    let out = send(&format!("localhost:{port}"), &["-k", "-4", "--count", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // A free port to send from: bind, read it, release it.
+    let port_from = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port_from}");
+    let out = send(&server.target(), &["-k", "--count", "1", "--bind", &bind]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("from {bind}")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        server
+            .log
+            .wait_for(&format!("from {bind}"), DEADLINE)
+            .is_some(),
+        "{}",
+        server.log.text()
+    );
+
+    let out = send(&server.target(), &["-k", "--bind", "[::1]:0"]);
+    assert_error(&out, 2, &["--bind"]);
+}
