@@ -89,6 +89,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so')
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`)')
+            [CompletionResult]::new('--datagram', '--datagram', [CompletionResultType]::ParameterName, 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Use IPv4 addresses of ADDR only')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Use IPv6 addresses of ADDR only')

@@ -246,7 +246,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__send)
-            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --alpn --stdin --streams --bytes --duration --deadline --json --bind --verbose --quiet --help --version"
+            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --alpn --stdin --streams --datagram --bytes --duration --deadline --json --bind --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -83,6 +83,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand -k 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
             cand --insecure 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
             cand --stdin 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`)'
+            cand --datagram 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss'
             cand --json 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)'
             cand -4 'Use IPv4 addresses of ADDR only'
             cand -6 'Use IPv6 addresses of ADDR only'

@@ -63,6 +63,7 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -s w -l deadline -d 'S
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l bind -d 'Local address (and port) to send from, e.g. 127.0.0.1:0 or [::1]:5000 [default: any address of the right family, any port]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s k -l insecure -d 'Do not verify the server\'s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l stdin -d 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`)'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l datagram -d 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l json -d 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s 4 -d 'Use IPv4 addresses of ADDR only'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s 6 -d 'Use IPv6 addresses of ADDR only'

@@ -83,7 +83,8 @@ pub enum Command {
     /// Other modes share the same connection setup: --streams N runs N ping loops at once on one
     /// connection; `-` (or --stdin) pipes standard input through the echo to standard output;
     /// --bytes or --duration sends bulk data as fast as the connection allows and reports Gbit/s
-    /// each way. Every mode checks every byte that comes back. With --json, each echo and the
+    /// each way; --datagram pings with unreliable QUIC DATAGRAM frames (RFC 9221), so lost packets
+    /// show up as loss. Every mode checks every byte that comes back. With --json, each echo and the
     /// summary are JSON objects, one per line: {"type":"echo","stream":1,"seq":1,"bytes":11,
     /// "ok":true,"rtt_ms":0.41,"error":null} and {"type":"summary","sent":..,"received":..,
     /// "corrupted":..,"lost":..,"loss_percent":..,"rtt_ms":{"min":..,"avg":..,"max":..,"mdev":..}}.
@@ -205,7 +206,7 @@ pub struct SendArgs {
 
     /// Pipe mode: send standard input on one stream, finish it at end of input, and write the
     /// echo to standard output (also written `qecho send ADDR -`).
-    #[arg(long, conflicts_with_all = ["message", "size", "count", "bytes", "duration"])]
+    #[arg(long, conflicts_with_all = ["message", "size", "count", "bytes", "duration", "datagram"])]
     pub stdin: bool,
 
     /// `-` for pipe mode, like --stdin.
@@ -215,6 +216,11 @@ pub struct SendArgs {
     /// Streams to run at once on the one connection, each with its own messages and checks.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub streams: u32,
+
+    /// Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like
+    /// ICMP ping: nothing is retransmitted, so lost packets show up as loss.
+    #[arg(long, conflicts_with_all = ["bytes", "duration"])]
+    pub datagram: bool,
 
     /// Bulk mode: send this much data (1GiB, 500MB) as fast as the connection allows, split over
     /// --streams, while reading the echo back and checking it; reports throughput in Gbit/s.
@@ -349,7 +355,10 @@ pub const PAGES: &[Page] = &[
     Page {
         name: "send",
         examples: &[
-            ("qecho send --insecure", "Ping qecho serve on this machine, skipping verification."),
+            (
+                "qecho send --insecure",
+                "Ping qecho serve on this machine, skipping verification.",
+            ),
             (
                 "qecho send 127.0.0.1:4433 --ca cert.pem - < file | cmp - file",
                 "Pipe mode: send a file through the echo and compare what comes back.",

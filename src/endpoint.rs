@@ -23,6 +23,22 @@ const CONNECTION_WINDOW: u64 = 8 * STREAM_WINDOW;
 /// receive window.
 const SEND_BUFFER: u32 = 2 << 20;
 
+/// QUIC DATAGRAM frames (RFC 9221) queued per connection, each way. Datagrams are unreliable by
+/// design: past this, the oldest queued one is dropped, which shows up as loss.
+const DATAGRAM_QUEUE: usize = 1024;
+
+/// Both ends offer DATAGRAM support; a peer that does not negotiate it simply sends none.
+fn datagrams() -> Result<s2n_quic::provider::datagram::default::Endpoint> {
+    let endpoint = s2n_quic::provider::datagram::default::Endpoint::builder()
+        .with_send_capacity(DATAGRAM_QUEUE)
+        .and_then(|builder| builder.with_recv_capacity(DATAGRAM_QUEUE))
+        .map_err(|err| eyre!("cannot set up datagrams: {err}"))?;
+    match endpoint.build() {
+        Ok(endpoint) => Ok(endpoint),
+        Err(never) => match never {},
+    }
+}
+
 /// The connection limits both ends use.
 fn limits() -> Result<Limits> {
     Limits::new()
@@ -44,6 +60,8 @@ pub fn server(listen: SocketAddr, tls: &ServerTls) -> Result<s2n_quic::Server> {
     s2n_quic::Server::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
+        .with_datagram(datagrams()?)
+        .map_err(|err| eyre!("cannot set up datagrams: {err}"))?
         .with_io(io)
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)
@@ -75,6 +93,8 @@ pub fn client(
     s2n_quic::Client::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
+        .with_datagram(datagrams()?)
+        .map_err(|err| eyre!("cannot set up datagrams: {err}"))?
         .with_io(io)
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)

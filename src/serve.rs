@@ -10,11 +10,14 @@ use crate::events::canonical;
 use crate::{endpoint, explain, shutdown, tls::ServerTls};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::Connection;
+use s2n_quic::connection::Handle;
+use s2n_quic::provider::datagram::default as datagram;
 use s2n_quic::stream::{BidirectionalStream, PeerStream};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -120,6 +123,12 @@ async fn serve_connection(connection: Connection, mut stopped: watch::Receiver<b
     let mut stream_count = 0u64;
     let mut streams = JoinSet::new();
     let (handle, mut acceptor) = connection.split();
+    let datagrams = Arc::new(AtomicU64::new(0));
+    let datagram_echo = tokio::spawn(echo_datagrams(
+        handle.clone(),
+        echoed.clone(),
+        datagrams.clone(),
+    ));
     let reason = loop {
         tokio::select! {
             accepted = acceptor.accept() => match accepted {
@@ -142,9 +151,14 @@ async fn serve_connection(connection: Connection, mut stopped: watch::Receiver<b
             }
         }
     };
+    datagram_echo.abort();
+    let datagrams = match datagrams.load(Ordering::Relaxed) {
+        0 => String::new(),
+        count => format!(" and {count} datagram(s)"),
+    };
     info!(
         conn = id,
-        "connection {id} from {remote} closed after {}: {} bytes echoed on {stream_count} stream(s); {reason}",
+        "connection {id} from {remote} closed after {}: {} bytes echoed on {stream_count} stream(s){datagrams}; {reason}",
         humantime::format_duration(round_to_millis(started.elapsed())),
         echoed.load(Ordering::Relaxed),
     );
@@ -176,6 +190,31 @@ async fn echo_stream(stream: BidirectionalStream, conn: u64, echoed: Arc<AtomicU
             "stream {id} ended after {bytes} bytes: {}",
             explain::stream_failed(&err, "the client")
         ),
+    }
+}
+
+/// Echoes QUIC DATAGRAM frames (RFC 9221) for as long as the connection lives. A client that did
+/// not negotiate datagrams sends none, so this just waits.
+async fn echo_datagrams(handle: Handle, echoed: Arc<AtomicU64>, count: Arc<AtomicU64>) {
+    loop {
+        let received = futures::future::poll_fn(|cx| {
+            match handle
+                .datagram_mut(|receiver: &mut datagram::Receiver| receiver.poll_recv_datagram(cx))
+            {
+                Ok(poll) => poll.map(|result| result.ok()),
+                Err(_) => Poll::Ready(None),
+            }
+        })
+        .await;
+        let Some(datagram) = received else { return };
+        let len = datagram.len() as u64;
+        // A full send queue drops the oldest datagram: loss, which is what datagrams may do.
+        let sent = handle
+            .datagram_mut(|sender: &mut datagram::Sender| sender.send_datagram_forced(datagram));
+        if matches!(sent, Ok(Ok(_))) {
+            echoed.fetch_add(len, Ordering::Relaxed);
+            count.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -397,3 +397,81 @@ fn address_family_and_bind() {
     let out = send(&server.target(), &["-k", "--bind", "[::1]:0"]);
     assert_error(&out, 2, &["--bind"]);
 }
+
+#[test]
+fn datagram_mode_echoes_unreliable_frames() {
+    let server = Server::start(&[]);
+    let out = send(
+        &server.target(),
+        &[
+            "-k",
+            "--datagram",
+            "--count",
+            "5",
+            "--interval",
+            "20ms",
+            "--timeout",
+            "2s",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for seq in 1..=5 {
+        assert!(
+            stdout.contains(&format!("datagram seq={seq} time=")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("5 sent, 5 received, 0 corrupted, 0 late, 0% loss"),
+        "{stdout}"
+    );
+    let closed = server
+        .log
+        .wait_for("closed after", DEADLINE)
+        .expect("close logged");
+    assert!(
+        closed.contains("on 0 stream(s) and 5 datagram(s)"),
+        "{closed}"
+    );
+
+    let out = send(
+        &server.target(),
+        &[
+            "-k",
+            "--datagram",
+            "--count",
+            "3",
+            "--size",
+            "600",
+            "--interval",
+            "0s",
+            "--json",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(out.status.code(), Some(0));
+    let echoes = lines
+        .iter()
+        .filter(|line| line["type"] == "echo" && line["ok"] == true)
+        .count();
+    assert_eq!(echoes, 3, "{lines:?}");
+}
+
+#[test]
+fn datagram_mode_against_a_server_without_datagrams() {
+    // The test peer does not negotiate RFC 9221 datagrams.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (cert, key) = peer::self_signed();
+    let addr = runtime.block_on(async { peer::broken_server(Misbehaviour::Corrupt, &cert, &key) });
+    let out = send(&addr.to_string(), &["-k", "--datagram", "--count", "1"]);
+    assert_error(&out, 2, &["does not accept", "DATAGRAM", "RFC 9221"]);
+}

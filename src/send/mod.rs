@@ -1,10 +1,11 @@
 //! `qecho send`: the client. This module resolves the command line into a target, a TLS config and
 //! a mode, connects once, and hands the connection to the mode. Each mode lives in its own file:
-//! `ping` (messages at an interval, the default), `pipe` (standard input through the echo) and
-//! `bulk` (as fast as the connection allows).
+//! `ping` (messages at an interval, the default), `pipe` (standard input through the echo),
+//! `bulk` (as fast as the connection allows) and `datagram` (ping over unreliable DATAGRAM frames).
 
 mod bulk;
 mod connect;
+mod datagram;
 mod output;
 mod pattern;
 mod ping;
@@ -28,6 +29,7 @@ enum Mode {
     Ping(ping::Options),
     Pipe,
     Bulk(bulk::Options),
+    Datagram(datagram::Options),
 }
 
 impl Mode {
@@ -42,6 +44,17 @@ impl Mode {
                 return Err(eyre!("pipe mode uses one stream: leave out --streams"));
             }
             return Ok(Self::Pipe);
+        }
+        if args.datagram {
+            if args.streams != 1 {
+                return Err(eyre!("datagram mode uses no streams: leave out --streams"));
+            }
+            return Ok(Self::Datagram(datagram::Options {
+                payload: ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?,
+                interval: args.interval,
+                count: args.count,
+                timeout: args.timeout,
+            }));
         }
         if args.bytes.is_some() || args.duration.is_some() {
             return Ok(Self::Bulk(bulk::Options {
@@ -96,6 +109,7 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
         Mode::Ping(options) => ping::run(session, options, &output, stop).await,
         Mode::Pipe => pipe::run(session, &output, stop).await,
         Mode::Bulk(options) => bulk::run(session, options, &output, stop).await,
+        Mode::Datagram(options) => datagram::run(session, options, &output, stop).await,
     }
 }
 

@@ -41,7 +41,7 @@ impl Payload {
         }
     }
 
-    fn message(&self, stream: u32, seq: u64) -> Bytes {
+    pub fn message(&self, stream: u32, seq: u64) -> Bytes {
         match self {
             Self::Default => Bytes::from(format!("qecho seq={seq}")),
             Self::Text(text) => text.clone(),
