@@ -75,6 +75,8 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand --ca 'Trust this certificate (PEM): a CA, or the server''s own self-signed certificate such as `qecho gencert` writes. Without it, the system''s trusted roots are used'
             cand --alpn 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example'
             cand --streams 'Streams to run at once on the one connection, each with its own messages and checks'
+            cand --connections 'Connections mode, the handshake benchmark: open N connections, each doing one echo and closing, and report connections per second and handshake latency p50/p99/max'
+            cand --parallel 'With --connections: how many handshakes are in flight at once'
             cand --bytes 'Bulk mode: send this much data (1GiB, 500MB) as fast as the connection allows, split over --streams, while reading the echo back and checking it; reports throughput in Gbit/s'
             cand --duration 'Bulk mode for this long instead of a fixed size (humantime: 10s, 1m)'
             cand -w 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]'

@@ -57,6 +57,8 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -l server-name -d 'Nam
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l ca -d 'Trust this certificate (PEM): a CA, or the server\'s own self-signed certificate such as `qecho gencert` writes. Without it, the system\'s trusted roots are used' -r -F
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l alpn -d 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l streams -d 'Streams to run at once on the one connection, each with its own messages and checks' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l connections -d 'Connections mode, the handshake benchmark: open N connections, each doing one echo and closing, and report connections per second and handshake latency p50/p99/max' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l parallel -d 'With --connections: how many handshakes are in flight at once' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l bytes -d 'Bulk mode: send this much data (1GiB, 500MB) as fast as the connection allows, split over --streams, while reading the echo back and checking it; reports throughput in Gbit/s' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l duration -d 'Bulk mode for this long instead of a fixed size (humantime: 10s, 1m)' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s w -l deadline -d 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]' -r

@@ -206,7 +206,7 @@ pub struct SendArgs {
 
     /// Pipe mode: send standard input on one stream, finish it at end of input, and write the
     /// echo to standard output (also written `qecho send ADDR -`).
-    #[arg(long, conflicts_with_all = ["message", "size", "count", "bytes", "duration", "datagram"])]
+    #[arg(long, conflicts_with_all = ["message", "size", "count", "bytes", "duration", "datagram", "connections"])]
     pub stdin: bool,
 
     /// `-` for pipe mode, like --stdin.
@@ -221,6 +221,15 @@ pub struct SendArgs {
     /// ICMP ping: nothing is retransmitted, so lost packets show up as loss.
     #[arg(long, conflicts_with_all = ["bytes", "duration"])]
     pub datagram: bool,
+
+    /// Connections mode, the handshake benchmark: open N connections, each doing one echo and
+    /// closing, and report connections per second and handshake latency p50/p99/max.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with_all = ["bytes", "duration", "datagram", "count"])]
+    pub connections: Option<u64>,
+
+    /// With --connections: how many handshakes are in flight at once.
+    #[arg(long, value_name = "K", default_value_t = 1, requires = "connections", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub parallel: u64,
 
     /// Bulk mode: send this much data (1GiB, 500MB) as fast as the connection allows, split over
     /// --streams, while reading the echo back and checking it; reports throughput in Gbit/s.

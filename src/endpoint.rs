@@ -13,6 +13,10 @@ use std::net::{SocketAddr, UdpSocket};
 /// it. (s2n-quic 1.91 corrupted its heap at 65000 with GSO, hence not higher.)
 const MAX_MTU: u16 = 9000;
 
+/// Socket buffers. Linux's default (208 KiB) overflows when dozens of handshakes arrive at once:
+/// dropped Initials then wait out a 1 s PTO. The kernel caps this at net.core.rmem_max/wmem_max.
+const SOCKET_BUFFER: usize = 4 << 20;
+
 /// Flow-control windows. s2n-quic's defaults give each stream the whole connection's window
 /// (3.75 MB both), so one stream whose reader stalls uses up the connection's credit and holds back
 /// every other stream: the head-of-line blocking QUIC exists to avoid. A stream gets an eighth of
@@ -55,6 +59,8 @@ pub fn server(listen: SocketAddr, tls: &ServerTls) -> Result<s2n_quic::Server> {
     let io = s2n_quic::provider::io::tokio::Builder::default()
         .with_rx_socket(socket)
         .and_then(|io| io.with_max_mtu(MAX_MTU))
+        .and_then(|io| io.with_recv_buffer_size(SOCKET_BUFFER))
+        .and_then(|io| io.with_send_buffer_size(SOCKET_BUFFER))
         .and_then(|io| io.build())
         .map_err(|err| eyre!("cannot set up the UDP socket on {listen}: {err}"))?;
     s2n_quic::Server::builder()
@@ -88,6 +94,8 @@ pub fn client(
     let io = s2n_quic::provider::io::tokio::Builder::default()
         .with_rx_socket(socket)
         .and_then(|io| io.with_max_mtu(MAX_MTU))
+        .and_then(|io| io.with_recv_buffer_size(SOCKET_BUFFER))
+        .and_then(|io| io.with_send_buffer_size(SOCKET_BUFFER))
         .and_then(|io| io.build())
         .map_err(|err| eyre!("cannot set up the UDP socket on {local}: {err}"))?;
     s2n_quic::Client::builder()

@@ -65,3 +65,27 @@ mod tests {
         assert!((mdev - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
     }
 }
+
+/// The `p`-th percentile (0.0 to 1.0) of sorted samples, nearest-rank; `None` when empty.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> Option<std::time::Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+#[cfg(test)]
+mod percentile_tests {
+    use super::percentile;
+    use std::time::Duration;
+
+    #[test]
+    fn nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&samples, 0.5), Some(Duration::from_millis(50)));
+        assert_eq!(percentile(&samples, 0.99), Some(Duration::from_millis(99)));
+        assert_eq!(percentile(&samples, 1.0), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+}

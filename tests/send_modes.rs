@@ -475,3 +475,55 @@ fn datagram_mode_against_a_server_without_datagrams() {
     let out = send(&addr.to_string(), &["-k", "--datagram", "--count", "1"]);
     assert_error(&out, 2, &["does not accept", "DATAGRAM", "RFC 9221"]);
 }
+
+#[test]
+fn connections_mode_opens_many_connections_and_reports_handshakes() {
+    let server = Server::start(&[]);
+    let out = send(
+        &server.target(),
+        &["-k", "--connections", "40", "--parallel", "8", "--json"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["mode"], "connections");
+    assert_eq!(summary["ok"], 40);
+    assert_eq!(summary["failed"], 0);
+    assert!(summary["connections_per_s"].as_f64().unwrap() > 0.0);
+    let p50 = summary["handshake_ms"]["p50"].as_f64().unwrap();
+    let p99 = summary["handshake_ms"]["p99"].as_f64().unwrap();
+    assert!(0.0 < p50 && p50 <= p99, "{summary}");
+    // Every one of them reached the server and echoed once.
+    for n in 0..40 {
+        assert!(
+            server
+                .log
+                .wait_for(&format!("connection {n} from"), DEADLINE)
+                .is_some()
+        );
+    }
+
+    let out = send(
+        &server.target(),
+        &["-k", "--connections", "5", "--parallel", "2"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("5 connections, 2 at a time: 5 ok, 0 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("handshake p50/p99/max = "), "{stdout}");
+
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = silent.local_addr().unwrap().to_string();
+    let out = send(
+        &target,
+        &["-k", "--connections", "2", "--connect-timeout", "300ms"],
+    );
+    assert_error(&out, 2, &["no connection", "succeeded"]);
+}

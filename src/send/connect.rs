@@ -167,14 +167,7 @@ async fn attempt(
     timeout: Duration,
 ) -> Result<Session> {
     let client = endpoint::client(addr, target.bind, tls)?;
-    let connect = Connect::new(addr).with_server_name(target.server_name.as_str());
-    let started = Instant::now();
-    let connection = match tokio::time::timeout(timeout, client.connect(connect)).await {
-        Err(_) => return Err(no_answer(addr, timeout, tls)),
-        Ok(Err(err)) => return Err(handshake_failed(&err, addr, target, tls)),
-        Ok(Ok(connection)) => connection,
-    };
-    let handshake = started.elapsed();
+    let (connection, handshake) = handshake(&client, addr, target, tls, timeout).await?;
     let alpn = connection
         .application_protocol()
         .map(|alpn| String::from_utf8_lossy(&alpn).into_owned())
@@ -189,6 +182,24 @@ async fn attempt(
         server_name: target.server_name.clone(),
         handshake,
     })
+}
+
+/// One handshake with `addr` from an existing client endpoint, bounded by `timeout`; returns the
+/// connection and how long the handshake took.
+pub async fn handshake(
+    client: &Client,
+    addr: SocketAddr,
+    target: &Target,
+    tls: &ClientTls,
+    timeout: Duration,
+) -> Result<(Connection, Duration)> {
+    let connect = Connect::new(addr).with_server_name(target.server_name.as_str());
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, client.connect(connect)).await {
+        Err(_) => Err(no_answer(addr, timeout, tls)),
+        Ok(Err(err)) => Err(handshake_failed(&err, addr, target, tls)),
+        Ok(Ok(connection)) => Ok((connection, started.elapsed())),
+    }
 }
 
 fn offered(tls: &ClientTls) -> String {

@@ -5,6 +5,7 @@
 
 mod bulk;
 mod connect;
+mod connections;
 mod datagram;
 mod output;
 mod pattern;
@@ -30,6 +31,7 @@ enum Mode {
     Pipe,
     Bulk(bulk::Options),
     Datagram(datagram::Options),
+    Connections(connections::Options),
 }
 
 impl Mode {
@@ -54,6 +56,15 @@ impl Mode {
                 interval: args.interval,
                 count: args.count,
                 timeout: args.timeout,
+            }));
+        }
+        if let Some(connections) = args.connections {
+            return Ok(Self::Connections(connections::Options {
+                connections,
+                parallel: args.parallel.min(connections),
+                payload: ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?,
+                timeout: args.timeout,
+                connect_timeout: args.connect_timeout,
             }));
         }
         if args.bytes.is_some() || args.duration.is_some() {
@@ -102,14 +113,18 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
             target.server_name
         );
     }
+    let stop = stop_signal(args.deadline);
+    if let Mode::Connections(options) = mode {
+        return connections::run(&target, &tls, options, &output, stop).await;
+    }
     let session = connect::connect(&target, &tls, args.connect_timeout).await?;
     output.connected(&session);
-    let stop = stop_signal(args.deadline);
     match mode {
         Mode::Ping(options) => ping::run(session, options, &output, stop).await,
         Mode::Pipe => pipe::run(session, &output, stop).await,
         Mode::Bulk(options) => bulk::run(session, options, &output, stop).await,
         Mode::Datagram(options) => datagram::run(session, options, &output, stop).await,
+        Mode::Connections(_) => unreachable!("handled before connecting"),
     }
 }
 

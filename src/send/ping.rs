@@ -321,6 +321,33 @@ async fn ping_stream(
     }
 }
 
+/// One echo of `message` on a stream of its own, for modes that need just one (connections mode):
+/// the round-trip time, or why it failed.
+pub async fn echo_on_new_stream(
+    connection: &s2n_quic::Connection,
+    message: &Bytes,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let round = async {
+        let mut handle = connection.handle();
+        let (mut receiver, mut sender) = handle.open_bidirectional_stream().await?.split();
+        let echo = echo_once(&mut receiver, &mut sender, message).await;
+        let _ = sender.finish();
+        echo
+    };
+    match tokio::time::timeout(timeout, round).await {
+        Err(_) => Err(format!(
+            "no echo within {}",
+            humantime::format_duration(timeout)
+        )),
+        Ok(Err(err)) => Err(explain::stream_failed(&err, "the server")),
+        Ok(Ok(Echo::Intact)) => Ok(started.elapsed()),
+        Ok(Ok(Echo::Corrupted(why))) => Err(format!("CORRUPTED: {why}")),
+        Ok(Ok(Echo::Lost(why))) => Err(why),
+    }
+}
+
 /// Sends `message` while reading its echo, so that a message larger than the flow-control windows
 /// cannot deadlock against its own echo.
 async fn echo_once(
