@@ -21,6 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'qecho' {
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides')
@@ -39,6 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
         }
         'qecho;generate-docs' {
             [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'The repository to write man/ and completions/ into')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides')
@@ -55,6 +57,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present (PEM). Without --cert and --key, an ephemeral self-signed certificate is made for localhost, 127.0.0.1, ::1 and the listen host')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key of --cert (PEM)')
             [CompletionResult]::new('--alpn', '--alpn', [CompletionResultType]::ParameterName, 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides')
@@ -88,10 +91,12 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]')
             [CompletionResult]::new('--deadline', '--deadline', [CompletionResultType]::ParameterName, 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]')
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address (and port) to send from, e.g. 127.0.0.1:0 or [::1]:5000 [default: any address of the right family, any port]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so')
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`)')
             [CompletionResult]::new('--datagram', '--datagram', [CompletionResultType]::ParameterName, 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Show QUIC''s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC''s totals (RTTs, packets sent/received/lost, congestion window, bytes) in the summary')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Use IPv4 addresses of ADDR only')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Use IPv6 addresses of ADDR only')
@@ -111,6 +116,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN')
             [CompletionResult]::new('--valid-for', '--valid-for', [CompletionResultType]::ParameterName, 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite cert.pem and key.pem if they exist')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite cert.pem and key.pem if they exist')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
@@ -124,6 +130,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             break
         }
         'qecho;completions' {
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides')

@@ -59,12 +59,16 @@ _qecho() {
 
     case "${cmd}" in
         qecho)
-            opts="-v -q -h -V --verbose --quiet --help --version generate-docs serve send gencert completions help"
+            opts="-v -q -h -V --verbose --quiet --log-format --help --version generate-docs serve send gencert completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -73,12 +77,16 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__completions)
-            opts="-v -q -h -V --verbose --quiet --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --verbose --quiet --log-format --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -87,7 +95,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__gencert)
-            opts="-o -n -f -v -q -h -V --out --name --valid-for --force --verbose --quiet --help --version"
+            opts="-o -n -f -v -q -h -V --out --name --valid-for --force --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,6 +127,10 @@ _qecho() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -127,7 +139,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__generate__subcmd__docs)
-            opts="-v -q -h -V --root --verbose --quiet --help --version"
+            opts="-v -q -h -V --root --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -138,6 +150,10 @@ _qecho() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o plusdirs
                     fi
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -246,7 +262,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__send)
-            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --alpn --stdin --streams --datagram --connections --parallel --bytes --duration --deadline --json --bind --verbose --quiet --help --version"
+            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --alpn --stdin --streams --datagram --connections --parallel --bytes --duration --deadline --stats --json --bind --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -351,6 +367,10 @@ _qecho() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -359,7 +379,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__serve)
-            opts="-l -v -q -h -V --listen --cert --key --alpn --verbose --quiet --help --version"
+            opts="-l -v -q -h -V --listen --cert --key --alpn --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -405,6 +425,10 @@ _qecho() {
                     ;;
                 --alpn)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

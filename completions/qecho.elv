@@ -18,6 +18,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
     }
     var completions = [
         &'qecho'= {
+            cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
             cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
             cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
             cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
@@ -35,6 +36,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
         }
         &'qecho;generate-docs'= {
             cand --root 'The repository to write man/ and completions/ into'
+            cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
             cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
             cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
             cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
@@ -50,6 +52,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand --cert 'Certificate chain to present (PEM). Without --cert and --key, an ephemeral self-signed certificate is made for localhost, 127.0.0.1, ::1 and the listen host'
             cand --key 'Private key of --cert (PEM)'
             cand --alpn 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example'
+            cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
             cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
             cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
             cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
@@ -82,10 +85,12 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand -w 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]'
             cand --deadline 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]'
             cand --bind 'Local address (and port) to send from, e.g. 127.0.0.1:0 or [::1]:5000 [default: any address of the right family, any port]'
+            cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
             cand -k 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
             cand --insecure 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
             cand --stdin 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`)'
             cand --datagram 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss'
+            cand --stats 'Show QUIC''s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC''s totals (RTTs, packets sent/received/lost, congestion window, bytes) in the summary'
             cand --json 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)'
             cand -4 'Use IPv4 addresses of ADDR only'
             cand -6 'Use IPv6 addresses of ADDR only'
@@ -104,6 +109,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand -n 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN'
             cand --name 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN'
             cand --valid-for 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h)'
+            cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
             cand -f 'Overwrite cert.pem and key.pem if they exist'
             cand --force 'Overwrite cert.pem and key.pem if they exist'
             cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
@@ -116,6 +122,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand --version 'Print version'
         }
         &'qecho;completions'= {
+            cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
             cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
             cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
             cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'

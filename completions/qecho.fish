@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_qecho_global_optspecs
-    string join \n v/verbose q/quiet h/help V/version
+    string join \n v/verbose q/quiet log-format= h/help V/version
 end
 
 function __fish_qecho_needs_command
@@ -24,6 +24,8 @@ function __fish_qecho_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c qecho -n "__fish_qecho_needs_command" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
+json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
 complete -c qecho -n "__fish_qecho_needs_command" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_needs_command" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -35,6 +37,8 @@ complete -c qecho -n "__fish_qecho_needs_command" -f -a "gencert" -d 'Write a se
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -l root -d 'The repository to write man/ and completions/ into' -r -f -a "(__fish_complete_directories)"
+complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
+json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
 complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -s h -l help -d 'Print help'
@@ -43,6 +47,8 @@ complete -c qecho -n "__fish_qecho_using_subcommand serve" -s l -l listen -d 'Ad
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -l cert -d 'Certificate chain to present (PEM). Without --cert and --key, an ephemeral self-signed certificate is made for localhost, 127.0.0.1, ::1 and the listen host' -r -F
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -l key -d 'Private key of --cert (PEM)' -r -F
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -l alpn -d 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example' -r
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
+json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -63,9 +69,12 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -l bytes -d 'Bulk mode
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l duration -d 'Bulk mode for this long instead of a fixed size (humantime: 10s, 1m)' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s w -l deadline -d 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l bind -d 'Local address (and port) to send from, e.g. 127.0.0.1:0 or [::1]:5000 [default: any address of the right family, any port]' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
+json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s k -l insecure -d 'Do not verify the server\'s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l stdin -d 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`)'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l datagram -d 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l stats -d 'Show QUIC\'s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC\'s totals (RTTs, packets sent/received/lost, congestion window, bytes) in the summary'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l json -d 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s 4 -d 'Use IPv4 addresses of ADDR only'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s 6 -d 'Use IPv6 addresses of ADDR only'
@@ -76,11 +85,15 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -s V -l version -d 'Pr
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s o -l out -d 'Directory to write cert.pem and key.pem into (created if missing)' -r -f -a "(__fish_complete_directories)"
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s n -l name -d 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN' -r
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l valid-for -d 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
+json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s f -l force -d 'Overwrite cert.pem and key.pem if they exist'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_using_subcommand completions" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
+json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'

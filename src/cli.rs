@@ -53,6 +53,20 @@ pub struct LogArgs {
         display_order = 101
     )]
     pub quiet: u8,
+
+    /// Format of the log lines on standard error: text, or json (one object per line, with the
+    /// fields as fields).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text, global = true, display_order = 102, hide_possible_values = true)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines on standard error look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line per event, coloured on a terminal.
+    Text,
+    /// For log shippers: one JSON object per line, with timestamp, level, message and fields.
+    Json,
 }
 
 // Parsed once at start-up: the size difference between variants costs nothing.
@@ -244,6 +258,12 @@ pub struct SendArgs {
     /// summary, as on Ctrl-C (humantime) [default: no deadline].
     #[arg(short = 'w', long, value_name = "DURATION", value_parser = parse_duration)]
     pub deadline: Option<Duration>,
+
+    /// Show QUIC's own view next to each round-trip time (its smoothed RTT and the packets lost so
+    /// far), and QUIC's totals (RTTs, packets sent/received/lost, congestion window, bytes) in the
+    /// summary.
+    #[arg(long)]
+    pub stats: bool,
 
     /// Print results as JSON on standard output: one object per echo and one for the summary
     /// (bulk mode: one object at the end).

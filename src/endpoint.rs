@@ -1,7 +1,7 @@
 //! The QUIC endpoint setup that `serve` and `send` share: the UDP socket, the I/O and MTU settings,
 //! and the event subscriber. Both ends are built here so that they cannot drift apart.
 
-use crate::events::PathLogger;
+use crate::events::{ConnectionEvents, Role};
 use crate::tls::{ClientTls, ServerTls};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::provider::limits::Limits;
@@ -72,7 +72,7 @@ pub fn server(listen: SocketAddr, tls: &ServerTls) -> Result<s2n_quic::Server> {
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
-        .with_event(PathLogger)
+        .with_event(ConnectionEvents::new(Role::Server))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
@@ -107,7 +107,7 @@ pub fn client(
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
-        .with_event(PathLogger)
+        .with_event(ConnectionEvents::new(Role::Client))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))

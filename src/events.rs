@@ -1,22 +1,186 @@
-//! QUIC events that the application cannot see through its connection handle, turned into log
-//! lines. For now: every change of a connection's addresses (a client's NAT rebinding, or a
-//! migration), which s2n-quic handles by itself and only reports here.
+//! What QUIC does underneath, from s2n-quic's event stream, as log lines and figures. One
+//! subscriber serves both ends. Per connection (by id) it logs:
+//! - the handshake: ALPN, server name, cipher suite, QUIC version and how long it took;
+//! - every change of the active path (a NAT rebinding or a migration), old and new addresses;
+//! - packet loss and PTOs, at debug;
+//! - the close: why, in plain words, with QUIC's own statistics (RTTs, packets, cwnd, bytes);
+//! - on a server, handshakes that fail, which the application never sees.
+//!
+//! `send --stats` reads the same per-connection figures through `query_event_context`.
 
+use crate::explain;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tracing::{debug, info};
 
-/// Logs address changes of every connection of the endpoint it is attached to.
-#[derive(Debug, Default)]
-pub struct PathLogger;
+/// s2n-quic speaks QUIC version 1 (RFC 9000) only, so every connection that completes uses it.
+const QUIC_VERSION: &str = "QUIC v1";
 
-impl Subscriber for PathLogger {
-    type ConnectionContext = ();
+/// Which end of the connections this endpoint is: the server logs at info, the client at debug
+/// (`send` prints its own account on standard output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Client,
+}
 
-    fn create_connection_context(&mut self, _: &ConnectionMeta, _: &ConnectionInfo) {}
+/// The subscriber attached to every qecho endpoint.
+#[derive(Debug)]
+pub struct ConnectionEvents {
+    role: Role,
+}
+
+impl ConnectionEvents {
+    pub fn new(role: Role) -> Self {
+        Self { role }
+    }
+}
+
+/// Everything learned about one connection; `Clone` so that `send --stats` can take a copy.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionStats {
+    started: Option<Instant>,
+    pub remote: Option<SocketAddr>,
+    pub alpn: Option<String>,
+    pub server_name: Option<String>,
+    pub cipher_suite: Option<String>,
+    pub handshake: Option<Duration>,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub packets_lost: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub smoothed_rtt: Duration,
+    pub min_rtt: Duration,
+    pub rtt_variance: Duration,
+    pub congestion_window: u32,
+    pub pto_count: u32,
+}
+
+impl ConnectionStats {
+    /// "srtt 0.312 ms, min rtt 0.101 ms, rttvar 0.080 ms, packets sent 40 / received 38 / lost 0,
+    /// cwnd 12000 bytes, bytes sent 4800 / received 4600".
+    pub fn summary(&self) -> String {
+        format!(
+            "srtt {:.3} ms, min rtt {:.3} ms, rttvar {:.3} ms, packets sent {} / received {} / lost {}, \
+             cwnd {} bytes, bytes sent {} / received {}",
+            ms(self.smoothed_rtt),
+            ms(self.min_rtt),
+            ms(self.rtt_variance),
+            self.packets_sent,
+            self.packets_received,
+            self.packets_lost,
+            self.congestion_window,
+            self.bytes_sent,
+            self.bytes_received
+        )
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Logs at info on a server and at debug on a client.
+macro_rules! log {
+    ($role:expr, $($arg:tt)+) => {
+        match $role {
+            Role::Server => info!($($arg)+),
+            Role::Client => debug!($($arg)+),
+        }
+    };
+}
+
+impl Subscriber for ConnectionEvents {
+    type ConnectionContext = ConnectionStats;
+
+    fn create_connection_context(
+        &mut self,
+        meta: &ConnectionMeta,
+        _: &ConnectionInfo,
+    ) -> ConnectionStats {
+        let _ = meta;
+        ConnectionStats {
+            started: Some(Instant::now()),
+            ..Default::default()
+        }
+    }
+
+    fn on_connection_started(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::ConnectionStarted,
+    ) {
+        stats.remote = Some(canonical(SocketAddr::from(&event.path.remote_addr)));
+    }
+
+    fn on_application_protocol_information(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::ApplicationProtocolInformation,
+    ) {
+        stats.alpn = Some(String::from_utf8_lossy(event.chosen_application_protocol).into_owned());
+    }
+
+    fn on_server_name_information(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::ServerNameInformation,
+    ) {
+        stats.server_name = Some(event.chosen_server_name.to_string());
+    }
+
+    fn on_key_update(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::KeyUpdate,
+    ) {
+        stats.cipher_suite = Some(format!("{:?}", event.cipher_suite));
+    }
+
+    fn on_handshake_status_updated(
+        &mut self,
+        stats: &mut ConnectionStats,
+        meta: &ConnectionMeta,
+        event: &events::HandshakeStatusUpdated,
+    ) {
+        if !matches!(event.status, events::HandshakeStatus::Complete { .. }) {
+            return;
+        }
+        let took = stats
+            .started
+            .map(|started| started.elapsed())
+            .unwrap_or_default();
+        stats.handshake = Some(took);
+        let handshake_ms = ms(took);
+        log!(
+            self.role,
+            conn = meta.id,
+            handshake_ms,
+            alpn = stats.alpn.as_deref().unwrap_or("-"),
+            server_name = stats.server_name.as_deref().unwrap_or(""),
+            cipher_suite = stats.cipher_suite.as_deref().unwrap_or(""),
+            quic_version = QUIC_VERSION,
+            "connection {}: handshake complete in {:.3} ms: alpn {}, server name {}, {}, {QUIC_VERSION}",
+            meta.id,
+            ms(took),
+            stats.alpn.as_deref().unwrap_or("-"),
+            stats.server_name.as_deref().unwrap_or("(none)"),
+            stats
+                .cipher_suite
+                .as_deref()
+                .unwrap_or("cipher suite unknown"),
+        );
+    }
 
     fn on_active_path_updated(
         &mut self,
-        _: &mut (),
+        stats: &mut ConnectionStats,
         meta: &ConnectionMeta,
         event: &events::ActivePathUpdated,
     ) {
@@ -24,10 +188,121 @@ impl Subscriber for PathLogger {
         let new_local = canonical(SocketAddr::from(&event.active.local_addr));
         let old_remote = canonical(SocketAddr::from(&event.previous.remote_addr));
         let new_remote = canonical(SocketAddr::from(&event.active.remote_addr));
-        tracing::info!(
-            conn = meta.id,
+        stats.remote = Some(new_remote);
+        // A change of address is news on either end.
+        info!(
+            conn = meta.id, %old_remote, %new_remote, %old_local, %new_local,
             "connection {}: path changed: remote {old_remote} -> {new_remote}, local {old_local} -> {new_local}",
             meta.id
+        );
+    }
+
+    fn on_packet_sent(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::PacketSent,
+    ) {
+        stats.packets_sent += 1;
+        stats.bytes_sent += event.packet_len as u64;
+    }
+
+    fn on_packet_received(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::PacketReceived,
+    ) {
+        stats.packets_received += 1;
+        stats.bytes_received += event.packet_len as u64;
+    }
+
+    fn on_packet_lost(
+        &mut self,
+        stats: &mut ConnectionStats,
+        meta: &ConnectionMeta,
+        event: &events::PacketLost,
+    ) {
+        stats.packets_lost += 1;
+        debug!(
+            conn = meta.id,
+            "connection {}: packet lost ({} bytes{})",
+            meta.id,
+            event.bytes_lost,
+            if event.is_mtu_probe {
+                ", an MTU probe"
+            } else {
+                ""
+            }
+        );
+    }
+
+    fn on_recovery_metrics(
+        &mut self,
+        stats: &mut ConnectionStats,
+        meta: &ConnectionMeta,
+        event: &events::RecoveryMetrics,
+    ) {
+        if event.pto_count > stats.pto_count {
+            debug!(
+                conn = meta.id,
+                "connection {}: probe timeout (PTO #{})", meta.id, event.pto_count
+            );
+        }
+        stats.pto_count = event.pto_count;
+        stats.smoothed_rtt = event.smoothed_rtt;
+        stats.min_rtt = event.min_rtt;
+        stats.rtt_variance = event.rtt_variance;
+        stats.congestion_window = event.congestion_window;
+    }
+
+    fn on_connection_closed(
+        &mut self,
+        stats: &mut ConnectionStats,
+        meta: &ConnectionMeta,
+        event: &events::ConnectionClosed,
+    ) {
+        let peer = match self.role {
+            Role::Server => "the client",
+            Role::Client => "the server",
+        };
+        let reason = explain::connection_closed(&event.error, peer);
+        let remote = stats
+            .remote
+            .map_or("?".to_string(), |addr| addr.to_string());
+        if stats.handshake.is_none() && self.role == Role::Server {
+            // The application never saw this connection: say so here, or nobody will.
+            let hint = match explain::transport_code(&event.error) {
+                // s2n-tls ends a handshake with no common ALPN with "missing extension" and,
+                // unlike RFC 9001 asks, without telling the client.
+                Some(explain::MISSING_EXTENSION | explain::NO_APPLICATION_PROTOCOL) => {
+                    " (most likely the client offered none of our application protocols: see --alpn)"
+                }
+                _ => "",
+            };
+            info!(
+                conn = meta.id,
+                "connection {}: handshake with {remote} failed: {reason}{hint}", meta.id
+            );
+            return;
+        }
+        log!(
+            self.role,
+            conn = meta.id,
+            %remote,
+            %reason,
+            smoothed_rtt_ms = ms(stats.smoothed_rtt),
+            min_rtt_ms = ms(stats.min_rtt),
+            rtt_variance_ms = ms(stats.rtt_variance),
+            packets_sent = stats.packets_sent,
+            packets_received = stats.packets_received,
+            packets_lost = stats.packets_lost,
+            congestion_window = stats.congestion_window,
+            bytes_sent = stats.bytes_sent,
+            bytes_received = stats.bytes_received,
+            "connection {} with {remote}: {reason}; QUIC: {}",
+            meta.id,
+            stats.summary()
         );
     }
 }

@@ -7,6 +7,8 @@ use s2n_quic::stream::Error as StreamError;
 const TLS_ALERT_BASE: u64 = 0x100;
 /// TLS alert 120: the peer shares none of the offered application protocols.
 pub const NO_APPLICATION_PROTOCOL: u64 = TLS_ALERT_BASE + 120;
+/// TLS alert 109: s2n-tls's answer when the client's ALPN list shares nothing with ours.
+pub const MISSING_EXTENSION: u64 = TLS_ALERT_BASE + 109;
 /// TLS alerts the verifying side sends when it rejects the other side's certificate.
 pub const CERTIFICATE_ALERTS: [u64; 6] = [
     TLS_ALERT_BASE + 42, // bad_certificate

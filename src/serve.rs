@@ -34,11 +34,12 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let local = server
         .local_addr()
         .map_err(|err| eyre!("cannot read the bound address: {err}"))?;
+    let alpn = tls.protocols.join(",");
+    let fingerprint = tls.fingerprint().to_string();
     info!(
-        "listening on {local}, alpn {}, certificate {} {}",
-        tls.protocols.join(","),
+        %local, %alpn, certificate = %tls.origin, %fingerprint,
+        "listening on {local}, alpn {alpn}, certificate {} {fingerprint}",
         tls.origin,
-        tls.fingerprint()
     );
 
     let (stop, stopped) = watch::channel(false);
@@ -114,7 +115,7 @@ async fn serve_connection(connection: Connection, mut stopped: watch::Receiver<b
         .map(|alpn| String::from_utf8_lossy(&alpn).into_owned())
         .unwrap_or_default();
     info!(
-        conn = id,
+        conn = id, %remote, %local, %server_name, %alpn,
         "connection {id} from {remote} to {local}, server name {server_name}, alpn {alpn}"
     );
 
@@ -156,11 +157,12 @@ async fn serve_connection(connection: Connection, mut stopped: watch::Receiver<b
         0 => String::new(),
         count => format!(" and {count} datagram(s)"),
     };
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let bytes_echoed = echoed.load(Ordering::Relaxed);
     info!(
-        conn = id,
-        "connection {id} from {remote} closed after {}: {} bytes echoed on {stream_count} stream(s){datagrams}; {reason}",
+        conn = id, %remote, duration_ms, bytes_echoed, streams = stream_count, %reason,
+        "connection {id} from {remote} closed after {}: {bytes_echoed} bytes echoed on {stream_count} stream(s){datagrams}; {reason}",
         humantime::format_duration(round_to_millis(started.elapsed())),
-        echoed.load(Ordering::Relaxed),
     );
 }
 

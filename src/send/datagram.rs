@@ -25,6 +25,7 @@ pub struct Options {
     pub interval: Duration,
     pub count: Option<u64>,
     pub timeout: Duration,
+    pub stats: bool,
 }
 
 #[derive(Default)]
@@ -125,7 +126,8 @@ pub async fn run(
             })
             .await;
             let Some(echo) = received else { return };
-            on_echo(&echo, &tally, &options, output, remote);
+            let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
+            on_echo(&echo, &tally, &options, output, remote, quic.as_ref());
         }
     };
 
@@ -161,9 +163,10 @@ pub async fn run(
         _ = stop => Ok(()),
     };
     let elapsed = started.elapsed();
+    let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
     session.close().await;
     let tally = tally.into_inner();
-    print_summary(&tally, output, remote, elapsed);
+    print_summary(&tally, output, remote, elapsed, quic.as_ref());
     if let Err(report) = result {
         crate::print_error(&report);
         let code = if tally.sent == 0 {
@@ -187,6 +190,7 @@ fn on_echo(
     options: &Options,
     output: &Output,
     remote: std::net::SocketAddr,
+    quic: Option<&crate::events::ConnectionStats>,
 ) {
     let mut tally = tally.borrow_mut();
     let seq = echo
@@ -234,7 +238,13 @@ fn on_echo(
         tally.received += 1;
         tally.rtt.record(rtt);
         output.event(
-            || format!("{len} bytes from {remote}: datagram seq={seq} time={} ms", millis(rtt)),
+            || {
+                format!(
+                    "{len} bytes from {remote}: datagram seq={seq} time={} ms{}",
+                    millis(rtt),
+                    super::quic_stats_suffix(quic)
+                )
+            },
             || json!({"type": "echo", "mode": "datagram", "seq": seq, "bytes": len, "ok": true, "rtt_ms": rtt.as_secs_f64() * 1000.0, "error": null}),
         );
     } else {
@@ -246,7 +256,13 @@ fn on_echo(
     }
 }
 
-fn print_summary(tally: &Tally, output: &Output, remote: std::net::SocketAddr, elapsed: Duration) {
+fn print_summary(
+    tally: &Tally,
+    output: &Output,
+    remote: std::net::SocketAddr,
+    elapsed: Duration,
+    quic: Option<&crate::events::ConnectionStats>,
+) {
     // Still pending at the end (interrupted): neither received nor lost.
     let lost = tally.sent - tally.received - tally.corrupted - tally.pending.len() as u64;
     let loss = if tally.sent == 0 {
@@ -264,15 +280,22 @@ fn print_summary(tally: &Tally, output: &Output, remote: std::net::SocketAddr, e
             if let Some([min, avg, max, mdev]) = rtt {
                 text.push_str(&format!("\nrtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"));
             }
+            if let Some(quic) = quic {
+                text.push_str(&format!("\nQUIC: {}", quic.summary()));
+            }
             text
         },
         || {
-            json!({
+            let mut summary = json!({
                 "type": "summary", "mode": "datagram", "sent": tally.sent, "received": tally.received,
                 "corrupted": tally.corrupted, "late": tally.late, "unexpected": tally.duplicates,
                 "lost": lost, "loss_percent": loss, "time_ms": elapsed.as_secs_f64() * 1000.0,
                 "rtt_ms": rtt.map(|[min, avg, max, mdev]| json!({"min": min, "avg": avg, "max": max, "mdev": mdev})),
-            })
+            });
+            if let Some(quic) = quic {
+                summary["quic"] = super::quic_stats_json(quic);
+            }
+            summary
         },
     );
 }

@@ -13,6 +13,7 @@ mod ping;
 mod pipe;
 
 use crate::cli::SendArgs;
+use crate::events::ConnectionStats;
 use crate::tls::{ClientTls, Trust};
 use crate::units::millis;
 use color_eyre::eyre::{Result, eyre};
@@ -56,6 +57,7 @@ impl Mode {
                 interval: args.interval,
                 count: args.count,
                 timeout: args.timeout,
+                stats: args.stats,
             }));
         }
         if let Some(connections) = args.connections {
@@ -80,6 +82,7 @@ impl Mode {
             count: args.count,
             timeout: args.timeout,
             streams: args.streams,
+            stats: args.stats,
         }))
     }
 }
@@ -140,6 +143,36 @@ async fn stop_signal(deadline: Option<Duration>) {
         }
         None => crate::shutdown::signal().await,
     }
+}
+
+/// QUIC's own figures for a connection, from the event subscriber (`--stats`).
+fn quic_stats(handle: &s2n_quic::connection::Handle) -> Option<ConnectionStats> {
+    handle
+        .query_event_context(|stats: &ConnectionStats| stats.clone())
+        .ok()
+}
+
+/// ` quic_srtt=0.312 ms lost=0`, to follow an RTT on an echo line.
+fn quic_stats_suffix(stats: Option<&ConnectionStats>) -> String {
+    stats.map_or(String::new(), |stats| {
+        format!(
+            " quic_srtt={:.3} ms lost={}",
+            stats.smoothed_rtt.as_secs_f64() * 1000.0,
+            stats.packets_lost
+        )
+    })
+}
+
+/// QUIC's totals as JSON, for summaries.
+fn quic_stats_json(stats: &ConnectionStats) -> serde_json::Value {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    serde_json::json!({
+        "smoothed_rtt_ms": ms(stats.smoothed_rtt), "min_rtt_ms": ms(stats.min_rtt),
+        "rtt_variance_ms": ms(stats.rtt_variance), "packets_sent": stats.packets_sent,
+        "packets_received": stats.packets_received, "packets_lost": stats.packets_lost,
+        "congestion_window": stats.congestion_window, "bytes_sent": stats.bytes_sent,
+        "bytes_received": stats.bytes_received,
+    })
 }
 
 /// Checks `--size` against what a message may be.

@@ -71,6 +71,8 @@ pub struct Options {
     pub count: Option<u64>,
     pub timeout: Duration,
     pub streams: u32,
+    /// `--stats`: QUIC's own figures beside ours.
+    pub stats: bool,
 }
 
 /// How one echo went.
@@ -173,6 +175,7 @@ pub async fn run(
     tallies.iter().for_each(|tally| total.add(tally));
     let fatal = tallies.iter().find_map(|tally| tally.fatal);
     let elapsed = started.elapsed();
+    let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
     output.summary(
         || {
             let mut text = format!("\n--- {remote} qecho statistics ---\n");
@@ -197,6 +200,9 @@ pub async fn run(
                 text.push('\n');
                 text.push_str(&rtt);
             }
+            if let Some(quic) = &quic {
+                text.push_str(&format!("\nQUIC: {}", quic.summary()));
+            }
             text
         },
         || {
@@ -205,6 +211,9 @@ pub async fn run(
             summary["time_ms"] = json!(elapsed.as_secs_f64() * 1000.0);
             if tallies.len() > 1 {
                 summary["streams"] = tallies.iter().map(Tally::json).collect();
+            }
+            if let Some(quic) = &quic {
+                summary["quic"] = super::quic_stats_json(quic);
             }
             summary
         },
@@ -299,19 +308,26 @@ async fn ping_stream(
                 )
             }
         };
+        let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
         output.event(
             || match &problem {
                 None => format!(
-                    "{len} bytes from {remote}: {label}seq={seq} time={} ms",
-                    millis(rtt)
+                    "{len} bytes from {remote}: {label}seq={seq} time={} ms{}",
+                    millis(rtt),
+                    super::quic_stats_suffix(quic.as_ref())
                 ),
                 Some(problem) => format!("{label}seq={seq} {problem}"),
             },
             || {
-                json!({
+                let mut echo = json!({
                     "type": "echo", "stream": stream_no, "seq": seq, "bytes": len, "ok": ok,
                     "rtt_ms": ok.then_some(rtt.as_secs_f64() * 1000.0), "error": problem,
-                })
+                });
+                if let Some(quic) = &quic {
+                    echo["quic_srtt_ms"] = json!(quic.smoothed_rtt.as_secs_f64() * 1000.0);
+                    echo["quic_packets_lost"] = json!(quic.packets_lost);
+                }
+                echo
             },
         );
         if tally.fatal.is_some() || options.count.is_some_and(|count| seq >= count) {
