@@ -33,7 +33,7 @@ complete -c qecho -n "__fish_qecho_needs_command" -s V -l version -d 'Print vers
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "generate-docs" -d 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
-complete -c qecho -n "__fish_qecho_needs_command" -f -a "gencert" -d 'Write a self-signed certificate and private key (PEM, ECDSA P-256)'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "gencert" -d 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -l root -d 'The repository to write man/ and completions/ into' -r -f -a "(__fish_complete_directories)"
@@ -46,7 +46,14 @@ complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -s V -l versi
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -s l -l listen -d 'Address to listen on (IP:PORT). IPv6 goes in brackets, [::]:9999 listens on IPv6 and IPv4; port 0 picks a free port, which the "listening on" line reports' -r
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -l cert -d 'Certificate chain to present (PEM). Without --cert and --key, an ephemeral self-signed certificate is made for localhost, 127.0.0.1, ::1 and the listen host' -r -F
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -l key -d 'Private key of --cert (PEM)' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l client-ca -d 'Require every client to present a certificate signed by this CA (PEM; mutual TLS), such as `qecho gencert --ca` writes. A client without one, or with one from another CA, is refused and the refusal logged; an accepted client\'s certificate subject and fingerprint are logged on its connection line' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l keylog -d 'Append the TLS secrets of every connection to FILE in the NSS key log format, for Wireshark to decrypt a capture; SSLKEYLOGFILE does the same when --keylog is not given. For debugging only: anyone with the file can read the traffic; a warning says so. The file is created with mode 0600' -r -F
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -l alpn -d 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example' -r
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l max-connections -d 'Connections served at once; past it, new ones are refused with CONNECTION_REFUSED while existing ones carry on' -r
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l retry-threshold -d 'Handshakes in flight past which clients must first prove their address with a Retry round trip (address validation, RFC 9000 8.1): cheap protection against spoofed floods' -r
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l max-streams -d 'Bidirectional streams a client may have open at once on one connection; more wait for a free slot. Each stream buffers at most 4 MiB (2 MiB receive window, 2 MiB send buffer)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long without a packet from the client (humantime). Clients that send nothing, or trickle slower than this, are closed' -r
+complete -c qecho -n "__fish_qecho_using_subcommand serve" -l handshake-timeout -d 'Give up on a handshake that has not completed after this long (humantime)' -r
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
 json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
@@ -61,6 +68,10 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -s W -l timeout -d 'Ho
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l connect-timeout -d 'How long to wait for the QUIC handshake with each address (humantime)' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l server-name -d 'Name to check the server\'s certificate against, also sent as SNI [default: the host part of ADDR]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l ca -d 'Trust this certificate (PEM): a CA, or the server\'s own self-signed certificate such as `qecho gencert` writes. Without it, the system\'s trusted roots are used' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l pin -d 'Trust exactly the server certificate with this SHA-256 fingerprint, as `qecho serve` and `qecho gencert` print it, whatever its issuer, names or dates; any other is refused, and the error shows the fingerprint it had. With --ca, the certificate must also verify against it' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l cert -d 'Client certificate (PEM) to present when the server asks for one (mutual TLS, `qecho serve --client-ca`), such as `qecho gencert --sign-with CA_DIR --client` writes' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l key -d 'Private key of --cert (PEM)' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l keylog -d 'Append the TLS secrets of the connection to FILE in the NSS key log format, for Wireshark to decrypt a capture; SSLKEYLOGFILE does the same when --keylog is not given. For debugging only: anyone with the file can read the traffic; a warning says so. The file is created with mode 0600' -r -F
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l alpn -d 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and the classic quic-go echo example' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l streams -d 'Streams to run at once on the one connection, each with its own messages and checks' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l connections -d 'Connections mode, the handshake benchmark: open N connections, each doing one echo and closing, and report connections per second and handshake latency p50/p99/max' -r
@@ -82,12 +93,15 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -s v -l verbose -d 'Lo
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s V -l version -d 'Print version'
-complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s o -l out -d 'Directory to write cert.pem and key.pem into (created if missing)' -r -f -a "(__fish_complete_directories)"
-complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s n -l name -d 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN' -r
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s o -l out -d 'Directory to write cert.pem and key.pem into, or ca.pem and ca-key.pem with --ca (created if missing)' -r -f -a "(__fish_complete_directories)"
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s n -l name -d 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN; the first is also the subject\'s common name. With --ca, the CA\'s one name [default: localhost, 127.0.0.1 and ::1; with --ca, "qecho CA"; --client needs one]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l valid-for -d 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l sign-with -d 'Sign the certificate with the CA in CA_DIR (its ca.pem and ca-key.pem, as --ca writes them) instead of by itself' -r -f -a "(__fish_complete_directories)"
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
 json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
-complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s f -l force -d 'Overwrite cert.pem and key.pem if they exist'
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s f -l force -d 'Overwrite the certificate and key files if they exist'
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l ca -d 'Make a certificate authority instead: ca.pem and ca-key.pem, to issue server and client certificates with --sign-with, and for `qecho send --ca` and `qecho serve --client-ca` to trust'
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l client -d 'Make a client certificate (for client authentication, `qecho send --cert`) instead of a server certificate'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -101,6 +115,6 @@ complete -c qecho -n "__fish_qecho_using_subcommand completions" -s V -l version
 complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "generate-docs" -d 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
 complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
 complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "gencert" -d 'Write a self-signed certificate and private key (PEM, ECDSA P-256)'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "gencert" -d 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
 complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
 complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -103,13 +103,18 @@ pub enum Command {
     /// "ok":true,"rtt_ms":0.41,"error":null} and {"type":"summary","sent":..,"received":..,
     /// "corrupted":..,"lost":..,"loss_percent":..,"rtt_ms":{"min":..,"avg":..,"max":..,"mdev":..}}.
     Send(SendArgs),
-    /// Write a self-signed certificate and private key (PEM, ECDSA P-256).
+    /// Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it.
     ///
     /// Writes cert.pem and key.pem into --out; the key with mode 0600. Refuses to overwrite either
     /// file unless --force. Prints the paths and the certificate's SHA-256 fingerprint, the same
     /// one `qecho serve` prints when it uses the files. `qecho serve --cert cert.pem --key key.pem`
     /// and `qecho send --ca cert.pem` then work together with full verification. This is the same
     /// code that makes serve's ephemeral certificate.
+    ///
+    /// With --ca it writes a certificate authority instead, ca.pem and ca-key.pem. --sign-with
+    /// CA_DIR then issues certificates signed by that CA: for servers, which `qecho send --ca
+    /// CA_DIR/ca.pem` trusts, or with --client for clients (mutual TLS), which `qecho serve
+    /// --client-ca CA_DIR/ca.pem` requires and `qecho send --cert cert.pem --key key.pem` presents.
     Gencert(GencertArgs),
     /// Print the shell completion script for SHELL to standard output.
     ///
@@ -164,8 +169,46 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "cert", value_hint = ValueHint::FilePath)]
     pub key: Option<PathBuf>,
 
+    /// Require every client to present a certificate signed by this CA (PEM; mutual TLS), such as
+    /// `qecho gencert --ca` writes. A client without one, or with one from another CA, is refused
+    /// and the refusal logged; an accepted client's certificate subject and fingerprint are logged
+    /// on its connection line.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub client_ca: Option<PathBuf>,
+
+    /// Append the TLS secrets of every connection to FILE in the NSS key log format, for Wireshark
+    /// to decrypt a capture; SSLKEYLOGFILE does the same when --keylog is not given. For debugging
+    /// only: anyone with the file can read the traffic; a warning says so. The file is created with
+    /// mode 0600.
+    #[arg(long, value_name = "FILE", env = "SSLKEYLOGFILE", hide_env_values = true, value_hint = ValueHint::FilePath)]
+    pub keylog: Option<PathBuf>,
+
     #[command(flatten)]
     pub alpn: AlpnArgs,
+
+    /// Connections served at once; past it, new ones are refused with CONNECTION_REFUSED while
+    /// existing ones carry on.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Handshakes in flight past which clients must first prove their address with a Retry round
+    /// trip (address validation, RFC 9000 8.1): cheap protection against spoofed floods.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub retry_threshold: u64,
+
+    /// Bidirectional streams a client may have open at once on one connection; more wait for a
+    /// free slot. Each stream buffers at most 4 MiB (2 MiB receive window, 2 MiB send buffer).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_streams: u64,
+
+    /// Close a connection after this long without a packet from the client (humantime). Clients
+    /// that send nothing, or trickle slower than this, are closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Give up on a handshake that has not completed after this long (humantime).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +257,28 @@ pub struct SendArgs {
     /// impersonate the server; a warning says so.
     #[arg(short = 'k', long, conflicts_with = "ca")]
     pub insecure: bool,
+
+    /// Trust exactly the server certificate with this SHA-256 fingerprint, as `qecho serve` and
+    /// `qecho gencert` print it, whatever its issuer, names or dates; any other is refused, and the
+    /// error shows the fingerprint it had. With --ca, the certificate must also verify against it.
+    #[arg(long, value_name = "sha256:HEX", conflicts_with = "insecure")]
+    pub pin: Option<crate::cert::Fingerprint>,
+
+    /// Client certificate (PEM) to present when the server asks for one (mutual TLS, `qecho serve
+    /// --client-ca`), such as `qecho gencert --sign-with CA_DIR --client` writes.
+    #[arg(long, value_name = "FILE", requires = "key", value_hint = ValueHint::FilePath)]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert", value_hint = ValueHint::FilePath)]
+    pub key: Option<PathBuf>,
+
+    /// Append the TLS secrets of the connection to FILE in the NSS key log format, for Wireshark to
+    /// decrypt a capture; SSLKEYLOGFILE does the same when --keylog is not given. For debugging
+    /// only: anyone with the file can read the traffic; a warning says so. The file is created with
+    /// mode 0600.
+    #[arg(long, value_name = "FILE", env = "SSLKEYLOGFILE", hide_env_values = true, value_hint = ValueHint::FilePath)]
+    pub keylog: Option<PathBuf>,
 
     #[command(flatten)]
     pub alpn: AlpnArgs,
@@ -286,27 +351,41 @@ pub struct SendArgs {
 
 #[derive(Debug, Args)]
 pub struct GencertArgs {
-    /// Directory to write cert.pem and key.pem into (created if missing).
+    /// Directory to write cert.pem and key.pem into, or ca.pem and ca-key.pem with --ca (created if
+    /// missing).
     #[arg(short, long, value_name = "DIR", default_value = ".", value_hint = ValueHint::DirPath)]
     pub out: PathBuf,
 
     /// Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN,
-    /// anything else a DNS SAN.
-    #[arg(
-        short,
-        long = "name",
-        value_name = "NAME",
-        default_values_t = ["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()]
-    )]
+    /// anything else a DNS SAN; the first is also the subject's common name. With --ca, the CA's
+    /// one name [default: localhost, 127.0.0.1 and ::1; with --ca, "qecho CA"; --client needs
+    /// one].
+    #[arg(short, long = "name", value_name = "NAME")]
     pub names: Vec<String>,
 
     /// How long the certificate stays valid, from now (humantime: 365days, 90days, 12h).
     #[arg(long, value_name = "DURATION", default_value = "365days", value_parser = parse_duration)]
     pub valid_for: Duration,
 
-    /// Overwrite cert.pem and key.pem if they exist.
+    /// Overwrite the certificate and key files if they exist.
     #[arg(short, long)]
     pub force: bool,
+
+    /// Make a certificate authority instead: ca.pem and ca-key.pem, to issue server and client
+    /// certificates with --sign-with, and for `qecho send --ca` and `qecho serve --client-ca` to
+    /// trust.
+    #[arg(long, conflicts_with_all = ["sign_with", "client"])]
+    pub ca: bool,
+
+    /// Sign the certificate with the CA in CA_DIR (its ca.pem and ca-key.pem, as --ca writes them)
+    /// instead of by itself.
+    #[arg(long, value_name = "CA_DIR", value_hint = ValueHint::DirPath)]
+    pub sign_with: Option<PathBuf>,
+
+    /// Make a client certificate (for client authentication, `qecho send --cert`) instead of a
+    /// server certificate.
+    #[arg(long)]
+    pub client: bool,
 }
 
 /// What `--help` and the man pages say beyond the flags: examples, exit status, environment.
@@ -428,6 +507,19 @@ pub const PAGES: &[Page] = &[
             (
                 "qecho gencert --force",
                 "Replace existing cert.pem and key.pem.",
+            ),
+            (
+                "qecho gencert --ca --out ca",
+                "Make a CA: ca/ca.pem and ca/ca-key.pem.",
+            ),
+            (
+                "qecho gencert --sign-with ca --out server --name echo.example.net",
+                "A server certificate signed by that CA, trusted by `qecho send --ca ca/ca.pem`.",
+            ),
+            (
+                "qecho gencert --sign-with ca --client --out alice --name alice",
+                "A client certificate for `qecho send --cert alice/cert.pem --key alice/key.pem`, \
+                 accepted by `qecho serve --client-ca ca/ca.pem`.",
             ),
         ],
         exit_status: SUCCESS_OR_ERROR,

@@ -1,7 +1,8 @@
 //! The QUIC endpoint setup that `serve` and `send` share: the UDP socket, the I/O and MTU settings,
 //! and the event subscriber. Both ends are built here so that they cannot drift apart.
 
-use crate::events::{ConnectionEvents, Role};
+use crate::events::{CloseReasons, ConnectionEvents, Role};
+use crate::limits::{Admission, ServerLimits};
 use crate::tls::{ClientTls, ServerTls};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::provider::limits::Limits;
@@ -43,7 +44,7 @@ fn datagrams() -> Result<s2n_quic::provider::datagram::default::Endpoint> {
     }
 }
 
-/// The connection limits both ends use.
+/// The connection limits both ends use; a server adds its own on top.
 fn limits() -> Result<Limits> {
     Limits::new()
         .with_data_window(CONNECTION_WINDOW)
@@ -53,8 +54,25 @@ fn limits() -> Result<Limits> {
         .map_err(|err| eyre!("invalid connection limits: {err}"))
 }
 
+/// The server's connection limits: the shared ones plus what `serve` was told.
+fn server_limits(server: &ServerLimits) -> Result<Limits> {
+    let bad = |what: &str, err| eyre!("invalid {what}: {err}");
+    limits()?
+        .with_max_open_remote_bidirectional_streams(server.max_streams)
+        .map_err(|err| bad("--max-streams", err))?
+        .with_max_idle_timeout(server.idle_timeout)
+        .map_err(|err| bad("--idle-timeout", err))?
+        .with_max_handshake_duration(server.handshake_timeout)
+        .map_err(|err| bad("--handshake-timeout", err))
+}
+
 /// Starts a server endpoint listening on `listen`.
-pub fn server(listen: SocketAddr, tls: &ServerTls) -> Result<s2n_quic::Server> {
+pub fn server(
+    listen: SocketAddr,
+    tls: &ServerTls,
+    limits: &ServerLimits,
+    reasons: CloseReasons,
+) -> Result<s2n_quic::Server> {
     let socket = bind_udp(listen, "listen on")?;
     let io = s2n_quic::provider::io::tokio::Builder::default()
         .with_rx_socket(socket)
@@ -70,9 +88,11 @@ pub fn server(listen: SocketAddr, tls: &ServerTls) -> Result<s2n_quic::Server> {
         .map_err(|err| eyre!("cannot set up datagrams: {err}"))?
         .with_io(io)
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
-        .with_limits(limits()?)
+        .with_limits(server_limits(limits)?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
-        .with_event(ConnectionEvents::new(Role::Server))
+        .with_endpoint_limits(Admission::new(*limits))
+        .map_err(|err| eyre!("cannot set the admission limits: {err}"))?
+        .with_event(ConnectionEvents::new(Role::Server, reasons))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
@@ -107,7 +127,7 @@ pub fn client(
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
-        .with_event(ConnectionEvents::new(Role::Client))
+        .with_event(ConnectionEvents::new(Role::Client, CloseReasons::default()))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))

@@ -10,7 +10,9 @@
 
 use crate::explain;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
@@ -29,11 +31,32 @@ pub enum Role {
 #[derive(Debug)]
 pub struct ConnectionEvents {
     role: Role,
+    reasons: CloseReasons,
 }
 
 impl ConnectionEvents {
-    pub fn new(role: Role) -> Self {
-        Self { role }
+    /// `reasons` receives why each connection that completed its handshake closed.
+    pub fn new(role: Role, reasons: CloseReasons) -> Self {
+        Self { role, reasons }
+    }
+}
+
+/// Why connections closed, by id, for the application to pick up. The application's own view is
+/// poorer: s2n-quic ends an idle-timed-out connection's stream acceptor as if it had closed
+/// normally. Entries are taken once, so the map holds at most the connections still open.
+#[derive(Debug, Clone, Default)]
+pub struct CloseReasons(Arc<Mutex<HashMap<u64, String>>>);
+
+impl CloseReasons {
+    /// The reason connection `id` closed, if the event has been seen; removes it.
+    pub fn take(&self, id: u64) -> Option<String> {
+        self.0.lock().ok()?.remove(&id)
+    }
+
+    fn put(&self, id: u64, reason: String) {
+        if let Ok(mut reasons) = self.0.lock() {
+            reasons.insert(id, reason);
+        }
     }
 }
 
@@ -285,6 +308,9 @@ impl Subscriber for ConnectionEvents {
                 "connection {}: handshake with {remote} failed: {reason}{hint}", meta.id
             );
             return;
+        }
+        if self.role == Role::Server {
+            self.reasons.put(meta.id, reason.clone());
         }
         log!(
             self.role,

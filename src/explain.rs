@@ -3,6 +3,8 @@
 use s2n_quic::connection::Error as ConnectionError;
 use s2n_quic::stream::Error as StreamError;
 
+/// A server's refusal of a new connection (RFC 9000, 5.2.2), e.g. at --max-connections.
+pub const CONNECTION_REFUSED: u64 = 0x2;
 /// QUIC carries TLS alerts as transport errors 0x100 + alert (RFC 9001, section 4.8).
 const TLS_ALERT_BASE: u64 = 0x100;
 /// TLS alert 120: the peer shares none of the offered application protocols.

@@ -8,6 +8,7 @@ mod endpoint;
 mod events;
 mod explain;
 mod gencert;
+mod limits;
 mod logging;
 mod send;
 mod serve;

@@ -6,8 +6,11 @@
 //! every connection with application code 0, waits briefly for the tasks to finish, and returns.
 
 use crate::cli::ServeArgs;
-use crate::events::canonical;
-use crate::{endpoint, explain, shutdown, tls::ServerTls};
+use crate::events::{CloseReasons, canonical};
+use crate::limits::ServerLimits;
+use crate::tls::{ClientIdentity, ServerTls};
+use crate::{endpoint, explain, shutdown};
+use bytes::Bytes;
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::Connection;
 use s2n_quic::connection::Handle;
@@ -23,17 +26,36 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+/// Chunks echoed per call: enough to cover a burst of packets.
+const ECHO_BATCH: usize = 32;
+
 /// How long shutdown waits for connections to say goodbye before exiting anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let (listen, listen_host) = resolve_listen(&args.listen).await?;
     let cert_and_key = args.cert.as_deref().zip(args.key.as_deref());
-    let tls = ServerTls::new(cert_and_key, &listen_host, args.alpn.protocols)?;
-    let mut server = endpoint::server(listen, &tls)?;
+    let tls = ServerTls::new(
+        cert_and_key,
+        args.client_ca.as_deref(),
+        args.keylog.as_deref(),
+        &listen_host,
+        args.alpn.protocols,
+    )?;
+    let limits = ServerLimits {
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        retry_threshold: usize::try_from(args.retry_threshold).unwrap_or(usize::MAX),
+        max_streams: args.max_streams,
+        idle_timeout: args.idle_timeout,
+        handshake_timeout: args.handshake_timeout,
+    };
+    let reasons = CloseReasons::default();
+    let mut server = endpoint::server(listen, &tls, &limits, reasons.clone())?;
     let local = server
         .local_addr()
         .map_err(|err| eyre!("cannot read the bound address: {err}"))?;
+    // Before "listening on": whoever reads that line may send SIGTERM at once.
+    let signal = shutdown::signal();
     let alpn = tls.protocols.join(",");
     let fingerprint = tls.fingerprint().to_string();
     info!(
@@ -41,16 +63,22 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         "listening on {local}, alpn {alpn}, certificate {} {fingerprint}",
         tls.origin,
     );
+    if let Some(ca) = &tls.client_ca {
+        info!(
+            "clients must present a certificate signed by --client-ca {} ({})",
+            ca.path.display(),
+            ca.fingerprint
+        );
+    }
 
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
-    let signal = shutdown::signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {
             accepted = server.accept() => match accepted {
                 Some(connection) => {
-                    connections.spawn(serve_connection(connection, stopped.clone()));
+                    connections.spawn(serve_connection(connection, stopped.clone(), reasons.clone()));
                 }
                 None => return Err(eyre!("the QUIC endpoint stopped unexpectedly")),
             },
@@ -100,8 +128,21 @@ async fn resolve_listen(text: &str) -> Result<(SocketAddr, String)> {
     Ok((addr, host.to_string()))
 }
 
-async fn serve_connection(connection: Connection, mut stopped: watch::Receiver<bool>) {
+async fn serve_connection(
+    mut connection: Connection,
+    mut stopped: watch::Receiver<bool>,
+    reasons: CloseReasons,
+) {
     let id = connection.id();
+    // With --client-ca, the TLS layer hands over who the (verified) client is.
+    let client = connection
+        .take_tls_context()
+        .and_then(|context| context.downcast::<ClientIdentity>().ok())
+        .map(|identity| format!("{} {}", identity.subject, identity.fingerprint));
+    let client_text = client
+        .as_ref()
+        .map(|client| format!(", client certificate {client}"))
+        .unwrap_or_default();
     let remote = connection.remote_addr().map(canonical);
     let remote = remote.map_or_else(|_| "?".to_string(), |addr| addr.to_string());
     let local = connection.local_addr().map(canonical);
@@ -115,8 +156,8 @@ async fn serve_connection(connection: Connection, mut stopped: watch::Receiver<b
         .map(|alpn| String::from_utf8_lossy(&alpn).into_owned())
         .unwrap_or_default();
     info!(
-        conn = id, %remote, %local, %server_name, %alpn,
-        "connection {id} from {remote} to {local}, server name {server_name}, alpn {alpn}"
+        conn = id, %remote, %local, %server_name, %alpn, client_certificate = client.as_deref(),
+        "connection {id} from {remote} to {local}, server name {server_name}, alpn {alpn}{client_text}"
     );
 
     let started = Instant::now();
@@ -153,6 +194,15 @@ async fn serve_connection(connection: Connection, mut stopped: watch::Receiver<b
         }
     };
     datagram_echo.abort();
+    // The event subscriber knows best why QUIC closed the connection (an idle timeout looks like a
+    // normal close from here); let it publish first.
+    tokio::task::yield_now().await;
+    let quic_reason = reasons.take(id);
+    // When we closed it ourselves (shutdown), our words say more than QUIC's "closed by us".
+    let reason = match quic_reason {
+        Some(quic_reason) if !*stopped.borrow() => quic_reason,
+        _ => reason,
+    };
     let datagrams = match datagrams.load(Ordering::Relaxed) {
         0 => String::new(),
         count => format!(" and {count} datagram(s)"),
@@ -173,13 +223,20 @@ async fn echo_stream(stream: BidirectionalStream, conn: u64, echoed: Arc<AtomicU
     let (mut receiver, mut sender) = stream.split();
     let mut bytes = 0u64;
     let result = async {
-        // `send` waits while the client is not reading, so an idle reader stops us reading too:
-        // QUIC flow control then holds the client back, and memory stays bounded.
-        while let Some(chunk) = receiver.receive().await? {
-            let len = chunk.len() as u64;
-            sender.send(chunk).await?;
+        // Whatever has arrived, up to a batch of chunks, goes back in one call: one wakeup of the
+        // connection per batch rather than per chunk. `send_vectored` waits while the client is not
+        // reading, so an idle reader stops us reading too: QUIC flow control then holds the client
+        // back, and memory stays bounded.
+        let mut chunks: [Bytes; ECHO_BATCH] = Default::default();
+        loop {
+            let (count, open) = receiver.receive_vectored(&mut chunks).await?;
+            let len: u64 = chunks[..count].iter().map(|chunk| chunk.len() as u64).sum();
+            sender.send_vectored(&mut chunks[..count]).await?;
             bytes += len;
             echoed.fetch_add(len, Ordering::Relaxed);
+            if !open {
+                break;
+            }
         }
         sender.finish()
     }

@@ -1,8 +1,18 @@
-//! TLS for both ends. What the user typed (`--cert/--key`, `--ca`, `--insecure`, `--alpn`) is
-//! resolved here, once, into the s2n-tls configuration that the QUIC endpoint is built with.
+//! TLS for both ends. What the user typed (`--cert/--key`, `--ca`, `--client-ca`, `--pin`,
+//! `--insecure`, `--keylog`, `--alpn`) is resolved here, once, into the s2n-tls configuration that
+//! the QUIC endpoint is built with.
+//!
+//! The submodules do what s2n-quic-tls's builders cannot: `watch` sees the server's certificate
+//! (for `--pin`) and the client's (for the server's log), `keylog` writes secrets to a chosen file.
+
+mod keylog;
+mod watch;
+
+pub use watch::{ClientIdentity, ServerSeen};
 
 use crate::cert::{self, Fingerprint, Identity};
 use color_eyre::eyre::{Result, eyre};
+use keylog::KeyLog;
 use s2n_quic::provider::tls::default as s2n_tls;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +31,26 @@ pub fn check_alpns(protocols: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The server's side: a certificate and key, and the protocols it accepts.
+/// A trusted certificate file from the command line: `send --ca`, `serve --client-ca`.
+pub struct CaFile {
+    pub path: PathBuf,
+    pub pem: String,
+    pub fingerprint: Fingerprint,
+}
+
+impl CaFile {
+    fn read(path: &Path, flag: &str) -> Result<Self> {
+        let (pem, fingerprint) = cert::read_cert_pem(path, flag)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            pem,
+            fingerprint,
+        })
+    }
+}
+
+/// The server's side: a certificate and key, the protocols it accepts, and whether it requires
+/// client certificates.
 pub struct ServerTls {
     identity: Identity,
     /// Where the certificate came from, for the log: a file name, or "ephemeral".
@@ -29,17 +58,25 @@ pub struct ServerTls {
     /// How to name the certificate and key in an error message.
     pair: String,
     pub protocols: Vec<String>,
+    /// `--client-ca`: every client must present a certificate signed by this CA.
+    pub client_ca: Option<CaFile>,
+    keylog: Option<KeyLog>,
 }
 
 impl ServerTls {
     /// From `--cert`/`--key` files, or else an ephemeral self-signed certificate for the local
-    /// names plus `listen_host`.
+    /// names plus `listen_host`; with `--client-ca` and `--keylog` (or SSLKEYLOGFILE) if given.
     pub fn new(
         cert_and_key: Option<(&Path, &Path)>,
+        client_ca: Option<&Path>,
+        keylog: Option<&Path>,
         listen_host: &str,
         protocols: Vec<String>,
     ) -> Result<Self> {
         check_alpns(&protocols)?;
+        let client_ca = client_ca
+            .map(|path| CaFile::read(path, "--client-ca"))
+            .transpose()?;
         let (identity, origin) = match cert_and_key {
             Some((cert_path, key_path)) => {
                 let (cert_pem, fingerprint) = cert::read_cert_pem(cert_path, "--cert")?;
@@ -58,7 +95,8 @@ impl ServerTls {
                     names.push(listen_host.to_string());
                 }
                 let a_day = std::time::Duration::from_secs(24 * 60 * 60);
-                (cert::generate(&names, a_day)?, "ephemeral".to_string())
+                let identity = cert::generate(&names, a_day, cert::Usage::Server, None)?;
+                (identity, "ephemeral".to_string())
             }
         };
         let pair = match cert_and_key {
@@ -70,6 +108,8 @@ impl ServerTls {
             origin,
             pair,
             protocols,
+            client_ca,
+            keylog: keylog.map(KeyLog::open).transpose()?,
         };
         // Build once now so that a bad certificate or key is reported before we start listening.
         tls.provider()?;
@@ -80,11 +120,11 @@ impl ServerTls {
         self.identity.fingerprint
     }
 
-    pub fn provider(&self) -> Result<s2n_tls::Server> {
+    pub fn provider(&self) -> Result<watch::Server> {
         let Identity {
             cert_pem, key_pem, ..
         } = &self.identity;
-        s2n_tls::Server::builder()
+        let mut builder = s2n_tls::Server::builder()
             .with_certificate(cert_pem.as_str(), key_pem.as_str())
             .map_err(|err| {
                 eyre!(
@@ -94,8 +134,43 @@ impl ServerTls {
                 )
             })?
             .with_application_protocols(self.protocols.iter())
-            .and_then(|builder| builder.build())
-            .map_err(|err| eyre!("cannot set up TLS for the server: {err}"))
+            .map_err(|err| eyre!("cannot set up TLS for the server: {err}"))?;
+        if let Some(ca) = &self.client_ca {
+            builder = builder
+                .with_client_authentication()
+                // Only --client-ca: the system's roots would let in anyone with a public certificate.
+                .and_then(|builder| builder.with_empty_trust_store())
+                .and_then(|builder| builder.with_trusted_certificate(ca.pem.as_str()))
+                // A client is known by the CA that signed it, not by a host name; without this,
+                // s2n-tls would compare the client certificate's names with the server's own.
+                .and_then(|builder| builder.with_verify_host_name_callback(AnyName))
+                .map_err(|err| {
+                    eyre!(
+                        "--client-ca {}: cannot use it to verify clients: {err}",
+                        ca.path.display()
+                    )
+                })?;
+        }
+        if let Some(keylog) = &self.keylog {
+            keylog.install(builder.config_mut())?;
+        }
+        let server = builder
+            .build()
+            .map_err(|err| eyre!("cannot set up TLS for the server: {err}"))?;
+        let client_ca = self
+            .client_ca
+            .as_ref()
+            .map(|ca| ca.path.display().to_string());
+        Ok(watch::Server::new(server, client_ca))
+    }
+}
+
+/// Accepts a client certificate whatever names it holds; see `ServerTls::provider`.
+struct AnyName;
+
+impl s2n_tls::callbacks::VerifyHostNameCallback for AnyName {
+    fn verify_host_name(&self, _host_name: &str) -> bool {
+        true
     }
 }
 
@@ -104,60 +179,146 @@ pub enum Trust {
     /// The system's trusted roots.
     System,
     /// A certificate from `--ca`: a CA, or the server's own self-signed certificate.
-    Ca { path: PathBuf, pem: String },
+    Ca(CaFile),
+    /// `--pin`: exactly the certificate with this fingerprint, whatever its issuer, names or
+    /// dates. With `--ca` as well, it must also verify against it for the server name.
+    Pin {
+        fingerprint: Fingerprint,
+        ca: Option<CaFile>,
+    },
     /// `--insecure`: no verification at all.
     Insecure,
 }
 
-/// The client's side: whom to trust and which protocols to offer.
+impl Trust {
+    /// What the server's certificate was checked against, for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Trust::System => "the system's trusted roots".to_string(),
+            Trust::Ca(ca) => format!("--ca {}", ca.path.display()),
+            Trust::Pin { fingerprint, ca } => match ca {
+                Some(ca) => format!("--ca {} and --pin {fingerprint}", ca.path.display()),
+                None => format!("--pin {fingerprint}"),
+            },
+            Trust::Insecure => "nothing (--insecure)".to_string(),
+        }
+    }
+}
+
+/// `send --cert/--key`: the certificate the client presents when a server asks for one.
+pub struct ClientCert {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// The client's side: whom to trust, which protocols to offer, what certificate to present.
 pub struct ClientTls {
     pub trust: Trust,
     pub protocols: Vec<String>,
+    pub client_cert: Option<ClientCert>,
+    keylog: Option<KeyLog>,
+    /// What the latest handshake showed of the server.
+    seen: watch::Observed,
 }
 
 impl ClientTls {
-    pub fn new(ca: Option<&Path>, insecure: bool, protocols: Vec<String>) -> Result<Self> {
+    pub fn new(
+        ca: Option<&Path>,
+        insecure: bool,
+        pin: Option<Fingerprint>,
+        cert_and_key: Option<(&Path, &Path)>,
+        keylog: Option<&Path>,
+        protocols: Vec<String>,
+    ) -> Result<Self> {
         check_alpns(&protocols)?;
-        let trust = match (ca, insecure) {
-            (_, true) => Trust::Insecure,
-            (Some(path), false) => {
-                let (pem, _) = cert::read_cert_pem(path, "--ca")?;
-                Trust::Ca {
-                    path: path.to_path_buf(),
-                    pem,
-                }
-            }
-            (None, false) => Trust::System,
+        let ca = ca.map(|path| CaFile::read(path, "--ca")).transpose()?;
+        // The command line does not let --pin or --ca come with --insecure; a pin would win.
+        let trust = match (pin, ca, insecure) {
+            (Some(fingerprint), ca, _) => Trust::Pin { fingerprint, ca },
+            (None, _, true) => Trust::Insecure,
+            (None, Some(ca), false) => Trust::Ca(ca),
+            (None, None, false) => Trust::System,
         };
-        let tls = Self { trust, protocols };
+        let client_cert = match cert_and_key {
+            Some((cert_path, key_path)) => Some(ClientCert {
+                cert_pem: cert::read_cert_pem(cert_path, "--cert")?.0,
+                key_pem: cert::read_key_pem(key_path, "--key")?,
+                cert_path: cert_path.to_path_buf(),
+                key_path: key_path.to_path_buf(),
+            }),
+            None => None,
+        };
+        let tls = Self {
+            trust,
+            protocols,
+            client_cert,
+            keylog: keylog.map(KeyLog::open).transpose()?,
+            seen: watch::Observed::default(),
+        };
         tls.provider()?;
         Ok(tls)
     }
 
+    /// What the latest handshake showed of the server: its certificate, and whether it asked for
+    /// ours.
+    pub fn server_seen(&self) -> ServerSeen {
+        self.seen.get()
+    }
+
     /// A fresh provider; s2n-quic takes one by value for each client endpoint.
-    pub fn provider(&self) -> Result<s2n_tls::Client> {
+    pub fn provider(&self) -> Result<watch::Client> {
         let mut builder = s2n_tls::Client::builder()
             .with_application_protocols(self.protocols.iter())
             .map_err(|err| eyre!("cannot set the application protocols: {err}"))?;
         match &self.trust {
             Trust::System => {}
-            Trust::Ca { path, pem } => {
-                builder = builder.with_certificate(pem.as_str()).map_err(|err| {
+            Trust::Ca(ca) | Trust::Pin { ca: Some(ca), .. } => {
+                builder = builder.with_certificate(ca.pem.as_str()).map_err(|err| {
                     eyre!(
                         "--ca {}: cannot use it as a trusted certificate: {err}",
-                        path.display()
+                        ca.path.display()
                     )
                 })?;
             }
-            Trust::Insecure => {
+            Trust::Pin { ca: None, .. } | Trust::Insecure => {
                 // SAFETY: s2n-tls marks this unsafe because it turns off certificate checks; that
-                // is exactly what --insecure asks for, and the user is warned.
+                // is exactly what --insecure asks for, and the user is warned. With --pin alone,
+                // the watch checks the certificate instead (see watch.rs).
                 unsafe { builder.config_mut().disable_x509_verification() }
                     .map_err(|err| eyre!("cannot turn off certificate verification: {err}"))?;
             }
         }
-        builder
+        if let Some(client_cert) = &self.client_cert {
+            builder = builder
+                .with_client_identity(client_cert.cert_pem.as_str(), client_cert.key_pem.as_str())
+                .map_err(|err| {
+                    eyre!(
+                        "--cert {} and --key {} cannot be used together ({err}): pass the key \
+                         that was generated with this certificate, e.g. both files written by \
+                         `qecho gencert --sign-with CA_DIR --client`",
+                        client_cert.cert_path.display(),
+                        client_cert.key_path.display()
+                    )
+                })?;
+            // with_client_identity also makes the client insist that the server ask for the
+            // certificate; we only offer it, as curl does, so that --cert is harmless elsewhere.
+            builder
+                .config_mut()
+                .set_client_auth_type(s2n_tls::enums::ClientAuthType::Optional)
+                .map_err(|err| eyre!("cannot offer the client certificate: {err}"))?;
+        }
+        if let Some(keylog) = &self.keylog {
+            keylog.install(builder.config_mut())?;
+        }
+        let client = builder
             .build()
-            .map_err(|err| eyre!("cannot set up TLS for the client: {err}"))
+            .map_err(|err| eyre!("cannot set up TLS for the client: {err}"))?;
+        let pin = match &self.trust {
+            Trust::Pin { fingerprint, .. } => Some(*fingerprint),
+            _ => None,
+        };
+        Ok(watch::Client::new(client, pin, self.seen.clone()))
     }
 }

@@ -7,6 +7,7 @@ use crate::{endpoint, explain};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::client::Connect;
 use s2n_quic::connection::Error as ConnectionError;
+use s2n_quic::stream::Error as StreamError;
 use s2n_quic::{Client, Connection};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -195,10 +196,73 @@ pub async fn handshake(
 ) -> Result<(Connection, Duration)> {
     let connect = Connect::new(addr).with_server_name(target.server_name.as_str());
     let started = Instant::now();
-    match tokio::time::timeout(timeout, client.connect(connect)).await {
-        Err(_) => Err(no_answer(addr, timeout, tls)),
-        Ok(Err(err)) => Err(handshake_failed(&err, addr, target, tls)),
-        Ok(Ok(connection)) => Ok((connection, started.elapsed())),
+    let mut connection = match tokio::time::timeout(timeout, client.connect(connect)).await {
+        Err(_) => return Err(no_answer(addr, timeout, tls)),
+        Ok(Err(err)) => return Err(handshake_failed(&err, addr, target, tls)),
+        Ok(Ok(connection)) => connection,
+    };
+    let elapsed = started.elapsed();
+    if tls.server_seen().asked_for_client_certificate
+        && let Ok(Err(err)) =
+            tokio::time::timeout(timeout, client_cert_verdict(&mut connection)).await
+    {
+        return Err(client_cert_refused(&err, addr, tls));
+    }
+    Ok((connection, elapsed))
+}
+
+/// In TLS 1.3 the client's handshake completes before the server has checked the client's
+/// certificate; a server that refuses it closes the connection a round trip later. So when the
+/// server asked for a certificate, wait for its verdict here, where the error can say what to do,
+/// rather than fail the first echo: send an empty stream and wait for the server to finish (or
+/// reset) it, which it does only once it has accepted us. The server sees one extra, empty stream.
+/// Silence until the timeout (the connect timeout again) is no verdict: the mode finds out.
+async fn client_cert_verdict(connection: &mut Connection) -> Result<(), ConnectionError> {
+    let mut stream = connection.open_bidirectional_stream().await?;
+    let refused = |err: StreamError| match err {
+        StreamError::ConnectionError { error, .. } => Err(error),
+        // The stream itself was reset or refused: the connection lives, so we were accepted.
+        _ => Ok(()),
+    };
+    if let Err(err) = stream.finish() {
+        return refused(err);
+    }
+    loop {
+        match stream.receive().await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()),
+            Err(err) => return refused(err),
+        }
+    }
+}
+
+/// The server closed the connection right after a handshake in which it asked for a client
+/// certificate.
+fn client_cert_refused(
+    err: &ConnectionError,
+    addr: SocketAddr,
+    tls: &ClientTls,
+) -> color_eyre::Report {
+    let how = explain::connection_closed(err, "the server");
+    let refused_by_tls =
+        is_remote(err) && explain::transport_code(err).is_some_and(refuses_client_cert);
+    match &tls.client_cert {
+        _ if !refused_by_tls => {
+            eyre!("the connection with {addr} failed right after the handshake: {how}")
+        }
+        None => eyre!(
+            "the server at {addr} requires a client certificate and closed the connection \
+             ({how}): pass one it trusts with --cert FILE --key FILE, such as `qecho gencert \
+             --sign-with CA_DIR --client --name NAME` makes with the CA the server trusts for \
+             clients (qecho serve --client-ca)"
+        ),
+        Some(client_cert) => eyre!(
+            "the server at {addr} rejected the client certificate --cert {} ({how}): it accepts \
+             only certificates for client authentication signed by a CA it trusts for clients \
+             (qecho serve --client-ca); pass such a certificate with --cert FILE --key FILE, \
+             e.g. made with `qecho gencert --sign-with CA_DIR --client --name NAME`",
+            client_cert.cert_path.display()
+        ),
     }
 }
 
@@ -225,24 +289,67 @@ fn handshake_failed(
 ) -> color_eyre::Report {
     let name = &target.server_name;
     match explain::transport_code(err) {
+        Some(explain::CONNECTION_REFUSED) => eyre!(
+            "the server at {addr} refused the connection (CONNECTION_REFUSED): it is at its \
+             connection limit or not accepting connections now; try again later, or ask its \
+             operator to raise the limit (qecho serve --max-connections)"
+        ),
         Some(explain::NO_APPLICATION_PROTOCOL) => eyre!(
             "the server at {addr} refused the connection: it speaks none of the offered application \
              protocols ({}); pass the one it expects with --alpn",
             offered(tls)
         ),
         Some(code) if explain::CERTIFICATE_ALERTS.contains(&code) && is_local(err) => {
-            let trusted = match &tls.trust {
-                Trust::System => "the system's trusted roots".to_string(),
-                Trust::Ca { path, .. } => format!("--ca {}", path.display()),
-                Trust::Insecure => "nothing (--insecure)".to_string(),
-            };
+            let how = explain::connection_closed(err, "the server");
+            let presented = tls.server_seen().certificate;
+            if let Trust::Pin { fingerprint, ca } = &tls.trust {
+                return match (presented, ca) {
+                    (Some(presented), _) if presented != *fingerprint => eyre!(
+                        "the server at {addr} presented the certificate {presented}, not the one \
+                         pinned with --pin {fingerprint}: if its certificate was replaced on \
+                         purpose, pin the new one; otherwise something else is answering in its \
+                         place"
+                    ),
+                    (Some(_), Some(ca)) => eyre!(
+                        "the server at {addr} presented the pinned certificate, but it could not \
+                         be verified for the name '{name}' against --ca {} ({how}); leave out \
+                         --ca to trust the pinned certificate alone, or check --server-name",
+                        ca.path.display()
+                    ),
+                    (Some(_), None) => eyre!(
+                        "the server at {addr} presented the pinned certificate, but the \
+                         handshake failed: {how}"
+                    ),
+                    (None, _) => eyre!(
+                        "the server at {addr} presented no certificate that could be checked \
+                         against --pin {fingerprint} ({how})"
+                    ),
+                };
+            }
+            // Say which certificate it was, so that the user can compare it, or pin it.
+            let presented = presented
+                .map(|fingerprint| {
+                    format!(
+                        " The server presented {fingerprint}; --pin {fingerprint} would trust \
+                         exactly that certificate."
+                    )
+                })
+                .unwrap_or_default();
             eyre!(
                 "the certificate of the server at {addr} could not be verified for the name \
-                 '{name}' against {trusted} ({}). If you trust this server, pass its certificate \
-                 or the CA that signed it with --ca FILE, check --server-name, or skip \
-                 verification with --insecure",
-                explain::connection_closed(err, "the server")
+                 '{name}' against {} ({}).{presented} If you trust this server, pass its \
+                 certificate or the CA that signed it with --ca FILE, check --server-name, or \
+                 skip verification with --insecure",
+                tls.trust.describe(),
+                how
             )
+        }
+        Some(code)
+            if refuses_client_cert(code)
+                && is_remote(err)
+                && tls.server_seen().asked_for_client_certificate =>
+        {
+            client_cert_refused(err, addr, tls)
         }
         _ => eyre!(
             "the handshake with {addr} failed: {}",
@@ -253,6 +360,22 @@ fn handshake_failed(
 
 fn is_local(err: &ConnectionError) -> bool {
     matches!(*err, ConnectionError::Transport { initiator, .. } if initiator.is_local())
+}
+
+fn is_remote(err: &ConnectionError) -> bool {
+    matches!(*err, ConnectionError::Transport { initiator, .. } if initiator.is_remote())
+}
+
+/// TLS alerts as QUIC errors with which a server refuses a client certificate: s2n-tls sends
+/// handshake_failure (40) for a missing or untrusted one; others send certificate_required (116)
+/// or one of the certificate alerts.
+const HANDSHAKE_FAILURE: u64 = 0x100 + 40;
+const CERTIFICATE_REQUIRED: u64 = 0x100 + 116;
+
+fn refuses_client_cert(code: u64) -> bool {
+    code == HANDSHAKE_FAILURE
+        || code == CERTIFICATE_REQUIRED
+        || explain::CERTIFICATE_ALERTS.contains(&code)
 }
 
 #[cfg(test)]

@@ -96,6 +96,9 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
     let tls = ClientTls::new(
         args.ca.as_deref(),
         args.insecure,
+        args.pin,
+        args.cert.as_deref().zip(args.key.as_deref()),
+        args.keylog.as_deref(),
         args.alpn.protocols.clone(),
     )?;
     let addr = if args.addr == "-" {
@@ -132,16 +135,20 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
 }
 
 /// Completes on Ctrl-C, SIGTERM or when `--deadline` has passed: every mode then stops, prints
-/// its summary, and exits with the status its results call for.
-async fn stop_signal(deadline: Option<Duration>) {
-    match deadline {
-        Some(deadline) => {
-            tokio::select! {
-                _ = crate::shutdown::signal() => {}
-                _ = tokio::time::sleep(deadline) => {}
+/// its summary, and exits with the status its results call for. The signal handlers are
+/// registered at once, not on first poll.
+fn stop_signal(deadline: Option<Duration>) -> impl std::future::Future<Output = ()> {
+    let signal = crate::shutdown::signal();
+    async move {
+        match deadline {
+            Some(deadline) => {
+                tokio::select! {
+                    _ = signal => {}
+                    _ = tokio::time::sleep(deadline) => {}
+                }
             }
+            None => signal.await,
         }
-        None => crate::shutdown::signal().await,
     }
 }
 

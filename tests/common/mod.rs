@@ -93,6 +93,23 @@ impl Log {
         }
     }
 
+    /// Waits up to `limit` until at least `count` lines contain `needle`; returns how many do.
+    pub fn wait_for_count(&self, needle: &str, count: usize, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        let (lines, arrived) = &*self.0;
+        let mut guard = lines.lock().expect("log lock");
+        loop {
+            let found = guard.iter().filter(|line| line.contains(needle)).count();
+            let left = deadline.checked_duration_since(Instant::now());
+            match left {
+                Some(left) if found < count => {
+                    guard = arrived.wait_timeout(guard, left).expect("log lock").0;
+                }
+                _ => return found,
+            }
+        }
+    }
+
     /// Follows any pipe (a child's stdout, say) line by line.
     pub fn follow_pub(pipe: impl Read + Send + 'static) -> Self {
         Self::follow(pipe)
@@ -166,6 +183,10 @@ impl Server {
         let exit =
             wait_with_deadline(&mut self.child, DEADLINE).expect("server exits after SIGTERM");
         (exit, self.log.text())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn is_running(&mut self) -> bool {
