@@ -190,7 +190,9 @@ async fn write(
         offset += len as u64;
         counters.sent.set(offset);
     }
-    sender.finish()?;
+    // Sent means acknowledged by the server: `send` returns once data is buffered, which for a
+    // short stream is at once, and would make the send rate measure the buffer, not the path.
+    sender.close().await?;
     counters.sent_done.set(Some(Instant::now()));
     Ok(())
 }
