@@ -28,6 +28,15 @@ pub fn check_alpns(protocols: &[String]) -> Result<()> {
             "--alpn '{bad}' is not a valid application protocol name: it must be 1 to 255 bytes long"
         ));
     }
+    // s2n-tls (0.3.47, s2n_server_alpn.c) ignores an ALPN extension shorter than 3 bytes, so a
+    // one-byte protocol is negotiated and then silently dropped: the handshake fails with "missing
+    // extension". Say so now rather than fail obscurely later.
+    if let Some(bad) = protocols.iter().find(|p| p.len() == 1) {
+        return Err(eyre!(
+            "--alpn '{bad}': one-byte application protocol names do not work with s2n-tls, the TLS \
+             library qecho uses (it drops them during the handshake); use a name of 2 bytes or more"
+        ));
+    }
     Ok(())
 }
 

@@ -142,6 +142,10 @@ fn bad_option_values() {
     assert_error(&out, 2, &["--size 0", "at least 1 byte"]);
     let out = send("127.0.0.1:9", &["--alpn", ""]);
     assert_error(&out, 2, &["--alpn", "1 to 255 bytes"]);
+    let out = send("127.0.0.1:9", &["--alpn", "x"]);
+    assert_error(&out, 2, &["--alpn 'x'", "one-byte", "2 bytes or more"]);
+    let out = serve(&["--listen", "127.0.0.1:0", "--alpn", "x"]);
+    assert_error(&out, 2, &["--alpn 'x'", "one-byte"]);
     let out = send("127.0.0.1:9", &["--ca", "x.pem", "--insecure"]);
     assert_error(&out, 2, &["--insecure"]);
 }
