@@ -9,6 +9,7 @@
 //! `send --stats` reads the same per-connection figures through `query_event_context`.
 
 use crate::explain;
+use s2n_quic::connection::Error as ConnectionError;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -79,6 +80,40 @@ pub struct ConnectionStats {
     pub rtt_variance: Duration,
     pub congestion_window: u32,
     pub pto_count: u32,
+    /// Settles when the handshake is confirmed or the connection closes first.
+    pub verdict: Arc<HandshakeVerdict>,
+}
+
+/// Whether the peer accepted the handshake: confirmed (a client receives HANDSHAKE_DONE only once
+/// the server has accepted it, client certificate included), or closed before that. Set once by
+/// the subscriber; awaited by whoever needs to know.
+#[derive(Debug, Default)]
+pub struct HandshakeVerdict {
+    outcome: Mutex<Option<Result<(), ConnectionError>>>,
+    settled: tokio::sync::Notify,
+}
+
+impl HandshakeVerdict {
+    fn settle(&self, outcome: Result<(), ConnectionError>) {
+        if let Ok(mut slot) = self.outcome.lock() {
+            slot.get_or_insert(outcome);
+        }
+        self.settled.notify_waiters();
+    }
+
+    /// Waits for the verdict: `Ok` once confirmed, or the error that closed the connection.
+    pub async fn wait(&self) -> Result<(), ConnectionError> {
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            // Registered before checking, so a verdict set in between is not missed.
+            settled.as_mut().enable();
+            if let Some(outcome) = self.outcome.lock().ok().and_then(|slot| *slot) {
+                return outcome;
+            }
+            settled.await;
+        }
+    }
 }
 
 impl ConnectionStats {
@@ -172,6 +207,9 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::HandshakeStatusUpdated,
     ) {
+        if let events::HandshakeStatus::Confirmed { .. } = event.status {
+            stats.verdict.settle(Ok(()));
+        }
         if !matches!(event.status, events::HandshakeStatus::Complete { .. }) {
             return;
         }
@@ -285,6 +323,7 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::ConnectionClosed,
     ) {
+        stats.verdict.settle(Err(event.error));
         let peer = match self.role {
             Role::Server => "the client",
             Role::Client => "the server",

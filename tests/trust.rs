@@ -124,6 +124,12 @@ fn mutual_tls_accepts_a_client_signed_by_the_ca_and_logs_who_it_is() {
     assert!(line.contains("connection 0 from"), "{line}");
     assert!(line.contains("CN=alice"), "{line}");
     assert!(line.contains(&pki.alice), "{line}");
+    // Waiting for the server's verdict on our certificate costs no stream of its own.
+    let closed = server
+        .log
+        .wait_for("bytes echoed on", DEADLINE)
+        .expect("close logged");
+    assert!(closed.contains("on 1 stream(s)"), "{closed}");
 }
 
 #[test]

@@ -1,13 +1,12 @@
 //! Connecting: resolve `HOST:PORT`, try each address in turn with a bounded handshake, and turn
 //! every way that can fail into a sentence that says what to do about it.
 
-use crate::events::canonical;
+use crate::events::{ConnectionStats, canonical};
 use crate::tls::{ClientTls, Trust};
 use crate::{endpoint, explain};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::client::Connect;
 use s2n_quic::connection::Error as ConnectionError;
-use s2n_quic::stream::Error as StreamError;
 use s2n_quic::{Client, Connection};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -214,25 +213,14 @@ pub async fn handshake(
 /// In TLS 1.3 the client's handshake completes before the server has checked the client's
 /// certificate; a server that refuses it closes the connection a round trip later. So when the
 /// server asked for a certificate, wait for its verdict here, where the error can say what to do,
-/// rather than fail the first echo: send an empty stream and wait for the server to finish (or
-/// reset) it, which it does only once it has accepted us. The server sees one extra, empty stream.
-/// Silence until the timeout (the connect timeout again) is no verdict: the mode finds out.
+/// rather than fail the first echo: the handshake is confirmed (HANDSHAKE_DONE) only once the
+/// server has accepted us. Silence until the timeout is no verdict: the mode finds out.
 async fn client_cert_verdict(connection: &mut Connection) -> Result<(), ConnectionError> {
-    let mut stream = connection.open_bidirectional_stream().await?;
-    let refused = |err: StreamError| match err {
-        StreamError::ConnectionError { error, .. } => Err(error),
-        // The stream itself was reset or refused: the connection lives, so we were accepted.
-        _ => Ok(()),
-    };
-    if let Err(err) = stream.finish() {
-        return refused(err);
-    }
-    loop {
-        match stream.receive().await {
-            Ok(Some(_)) => {}
-            Ok(None) => return Ok(()),
-            Err(err) => return refused(err),
-        }
+    let verdict = connection.query_event_context(|stats: &ConnectionStats| stats.verdict.clone());
+    match verdict {
+        Ok(verdict) => verdict.wait().await,
+        // No subscriber context (cannot happen with our endpoints): let the mode find out.
+        Err(_) => Ok(()),
     }
 }
 
