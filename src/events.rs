@@ -333,6 +333,15 @@ impl Subscriber for ConnectionEvents {
             .remote
             .map_or("?".to_string(), |addr| addr.to_string());
         if stats.handshake.is_none() && self.role == Role::Server {
+            // A client certificate we refused has been explained by the TLS layer already
+            // (tls/watch.rs, with --client-ca): once is enough.
+            let code = explain::transport_code(&event.error);
+            let refused_client_certificate = code.is_some_and(|code| {
+                code == explain::CERTIFICATE_REQUIRED || explain::CERTIFICATE_ALERTS.contains(&code)
+            }) && matches!(event.error, ConnectionError::Transport { initiator, .. } if initiator.is_local());
+            if refused_client_certificate {
+                return;
+            }
             // The application never saw this connection: say so here, or nobody will.
             let hint = match explain::transport_code(&event.error) {
                 // s2n-tls ends a handshake with no common ALPN with "missing extension" and,

@@ -11,6 +11,8 @@ const TLS_ALERT_BASE: u64 = 0x100;
 pub const NO_APPLICATION_PROTOCOL: u64 = TLS_ALERT_BASE + 120;
 /// TLS alert 109: s2n-tls's answer when the client's ALPN list shares nothing with ours.
 pub const MISSING_EXTENSION: u64 = TLS_ALERT_BASE + 109;
+/// TLS alert 116: a server that requires a client certificate got none.
+pub const CERTIFICATE_REQUIRED: u64 = TLS_ALERT_BASE + 116;
 /// TLS alerts the verifying side sends when it rejects the other side's certificate.
 pub const CERTIFICATE_ALERTS: [u64; 6] = [
     TLS_ALERT_BASE + 42, // bad_certificate
