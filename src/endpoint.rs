@@ -79,15 +79,7 @@ pub fn server(
     limits: &ServerLimits,
     reasons: CloseReasons,
 ) -> Result<s2n_quic::Server> {
-    let socket = bind_udp(listen, "listen on")?;
-    let io = s2n_quic::provider::io::tokio::Builder::default()
-        .with_rx_socket(socket)
-        .and_then(|io| io.with_max_mtu(MAX_MTU))
-        .and_then(|io| io.with_recv_buffer_size(SOCKET_BUFFER))
-        .and_then(|io| io.with_send_buffer_size(SOCKET_BUFFER))
-        .and_then(|io| io.with_internal_recv_buffer_size(RECEIVE_RING))
-        .and_then(|io| io.build())
-        .map_err(|err| eyre!("cannot set up the UDP socket on {listen}: {err}"))?;
+    let io = udp_io(listen, "listen on")?;
     s2n_quic::Server::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
@@ -117,15 +109,7 @@ pub fn client(
         None if remote.is_ipv4() => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
         None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let socket = bind_udp(local, "bind")?;
-    let io = s2n_quic::provider::io::tokio::Builder::default()
-        .with_rx_socket(socket)
-        .and_then(|io| io.with_max_mtu(MAX_MTU))
-        .and_then(|io| io.with_recv_buffer_size(SOCKET_BUFFER))
-        .and_then(|io| io.with_send_buffer_size(SOCKET_BUFFER))
-        .and_then(|io| io.with_internal_recv_buffer_size(RECEIVE_RING))
-        .and_then(|io| io.build())
-        .map_err(|err| eyre!("cannot set up the UDP socket on {local}: {err}"))?;
+    let io = udp_io(local, "bind")?;
     s2n_quic::Client::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
@@ -139,6 +123,19 @@ pub fn client(
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))
+}
+
+/// The UDP socket and s2n-quic's I/O around it, the same for both ends.
+fn udp_io(addr: SocketAddr, doing: &str) -> Result<s2n_quic::provider::io::tokio::Provider> {
+    let socket = bind_udp(addr, doing)?;
+    s2n_quic::provider::io::tokio::Builder::default()
+        .with_rx_socket(socket)
+        .and_then(|io| io.with_max_mtu(MAX_MTU))
+        .and_then(|io| io.with_recv_buffer_size(SOCKET_BUFFER))
+        .and_then(|io| io.with_send_buffer_size(SOCKET_BUFFER))
+        .and_then(|io| io.with_internal_recv_buffer_size(RECEIVE_RING))
+        .and_then(|io| io.build())
+        .map_err(|err| eyre!("cannot set up the UDP socket on {addr}: {err}"))
 }
 
 /// Binds the UDP socket ourselves, so that a busy port or a foreign address gets a clear message
