@@ -23,6 +23,23 @@
 //! is 100 TCP+TLS connections in parallel, each carrying 1 MiB: TCP has no streams, and that is
 //! what an application on TCP would do. Their handshakes are done before the clock starts, as
 //! qecho's timer starts after its one handshake.
+//!
+//! Besides the figures issue 5 asks for, the table has the CPU time of server and client per GiB
+//! and per connection (from /proc and getrusage, 10 ms ticks), and a second ping row measured from
+//! this harness with the s2n-quic crate, back to back, which separates qecho's server and
+//! s2n-quic from `qecho send`'s ping loop (the baseline's client is back to back already, so its
+//! figures stand in both rows).
+//!
+//! The baseline server runs on a current-thread runtime by default, as qecho does: on this 2-core
+//! machine it measured faster than the multi-thread one when the machine was quiet (handshakes
+//! ~15% more per second, bulk and streams alike) and slower only while other builds ran
+//! (`--server-runtime multi` to compare). `--pin C,S` pins clients and servers to two CPUs; ping
+//! RTTs depend severalfold on whether the two processes share a core.
+//!
+//! Bounded throughout: servers must say where they listen within 20 s, each run has a deadline
+//! (its child processes are killed past it), and every child dies with the harness
+//! (PR_SET_PDEATHSIG). qecho runs from a private copy of the binary, so that a rebuild in the
+//! same tree during the run cannot swap it. Only 127.0.0.1 and port 0 are used.
 
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr, bail, ensure, eyre};
@@ -76,6 +93,11 @@ struct Options {
     /// Ping: sequential 64-byte echoes on one stream.
     #[arg(long, default_value_t = 5000)]
     pings: u64,
+    /// Ping: pause between the harness's own pings (baseline and s2n-quic client), in ms, as
+    /// `qecho send --interval` does: 0 = back to back. (Its loop waits for the next timer tick
+    /// even with --interval 0s; 1 here paces the others alike.)
+    #[arg(long, default_value_t = 0)]
+    ping_pause_ms: u64,
     /// Handshakes: connections, each doing one 64-byte echo.
     #[arg(long, default_value_t = 2000)]
     handshakes: u64,
@@ -92,6 +114,11 @@ struct Options {
     /// The baseline server's read buffer per connection, KiB.
     #[arg(long, default_value_t = 16)]
     server_buffer_kib: usize,
+    /// Pin the clients (this harness, `qecho send`) to CPU C and the servers to CPU S: `--pin 0,1`.
+    /// Off by default: the scheduler may then put both on one core or on two, which changes
+    /// ping RTTs severalfold between runs (on this VM: ~20 us on one core, ~70 us across two).
+    #[arg(long, value_name = "C,S", value_delimiter = ',', num_args = 1)]
+    pin: Vec<usize>,
     /// The qecho binary to measure [default: the one cargo built with this bench].
     #[arg(long, env = "QECHO_BIN")]
     qecho: Option<PathBuf>,
@@ -185,6 +212,12 @@ const METRICS: &[MetricInfo] = &[
         higher_is_better: false,
     },
     MetricInfo {
+        key: "bulk_client_cpu",
+        label: "bulk: client CPU per GiB echoed",
+        unit: "ms/GiB",
+        higher_is_better: false,
+    },
+    MetricInfo {
         key: "streams_gbps",
         label: "streams: 100 x 1 MiB, echo rate",
         unit: "Gbit/s",
@@ -245,6 +278,12 @@ const METRICS: &[MetricInfo] = &[
         higher_is_better: false,
     },
     MetricInfo {
+        key: "handshake_client_cpu",
+        label: "handshakes: client CPU per conn",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
         key: "idle_bytes_per_conn",
         label: "idle: server RSS per open conn",
         unit: "bytes",
@@ -291,7 +330,29 @@ fn run(options: Options) -> Result<bool> {
         "no qecho binary at {}: build it, or pass --qecho PATH",
         qecho.display()
     );
+    // A private copy: a `cargo build --release` in the same tree during the run (this machine is
+    // shared) would otherwise swap the binary between runs.
+    let private = tempfile::tempdir().wrap_err("cannot make a temporary directory")?;
+    let copy = private.path().join("qecho");
+    std::fs::copy(&qecho, &copy)
+        .wrap_err_with(|| format!("cannot copy {} to {}", qecho.display(), copy.display()))?;
+    let built = std::fs::metadata(&qecho)
+        .and_then(|meta| meta.modified())
+        .ok()
+        .map(modified_text)
+        .unwrap_or_default();
+    let source = qecho;
+    let qecho = copy;
     let out = options.out.clone().unwrap_or_else(default_out);
+    match options.pin[..] {
+        [] => {}
+        [client, server] => {
+            // This thread runs the baseline's clients; the servers get theirs when started.
+            pin_to(client).wrap_err_with(|| format!("cannot pin to CPU {client}"))?;
+            let _ = PIN.set([client, server]);
+        }
+        _ => bail!("--pin takes two CPUs, the clients' and the servers': --pin 0,1"),
+    }
     let benches: Vec<Bench> = if options.only.is_empty() {
         ALL.to_vec()
     } else {
@@ -301,8 +362,9 @@ fn run(options: Options) -> Result<bool> {
     };
     let load_before = loadavg();
     eprintln!(
-        "qecho {} vs TCP+TLS baseline (server runtime: {:?}), {} run(s) each, load average {load_before}",
-        qecho.display(),
+        "qecho {} (modified {built}) vs TCP+TLS baseline (server runtime: {:?}), {} run(s) each, \
+         load average {load_before}",
+        source.display(),
         options.server_runtime,
         options.runs
     );
@@ -349,7 +411,7 @@ fn run(options: Options) -> Result<bool> {
         }
     }
     let load_after = loadavg();
-    let report = report(
+    let (text, mut value) = report(
         &options,
         &samples,
         &failures,
@@ -357,12 +419,14 @@ fn run(options: Options) -> Result<bool> {
         &load_after,
         started.elapsed(),
     );
-    println!("{}", report.0);
+    value["config"]["qecho_binary"] = json!(source.display().to_string());
+    value["config"]["qecho_binary_modified"] = json!(built);
+    println!("{text}");
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)
             .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&report.1)? + "\n")
+    std::fs::write(&out, serde_json::to_string_pretty(&value)? + "\n")
         .wrap_err_with(|| format!("cannot write {}", out.display()))?;
     println!("results written to {}", out.display());
     Ok(failures.is_empty())
@@ -378,6 +442,15 @@ fn default_out() -> PathBuf {
     target
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
         .join("bench-results.json")
+}
+
+/// A modification time as seconds since the epoch and how long ago.
+fn modified_text(time: std::time::SystemTime) -> String {
+    let epoch = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ago = time.elapsed().map_or(0, |d| d.as_secs());
+    format!("{ago} s ago, unix time {epoch}")
 }
 
 fn loadavg() -> String {
@@ -513,9 +586,13 @@ fn report(
     }
     text.push_str(&format!(
         "\nload average {load_before} before, {load_after} after; {:.0} s in all; baseline server \
-         runtime {:?}\n",
+         runtime {:?}; {}\n",
         elapsed.as_secs_f64(),
-        options.server_runtime
+        options.server_runtime,
+        match options.pin[..] {
+            [client, server] => format!("clients on CPU {client}, servers on CPU {server}"),
+            _ => "not pinned to CPUs".to_string(),
+        }
     ));
     for failure in failures {
         text.push_str(&format!("FAILED: {failure}\n"));
@@ -524,9 +601,11 @@ fn report(
         "config": {
             "runs": options.runs, "bulk_mib": options.bulk_mib, "streams": options.streams,
             "stream_mib": 1, "pings": options.pings, "message_bytes": MESSAGE,
+            "ping_pause_ms": options.ping_pause_ms,
             "handshakes": options.handshakes, "parallel": options.parallel, "idle": options.idle,
             "baseline_server_runtime": format!("{:?}", options.server_runtime).to_lowercase(),
             "baseline_client_runtime": "current",
+            "pin_client_server_cpus": options.pin,
             "baseline_server_buffer_kib": options.server_buffer_kib,
             "baseline_tls": "TLS 1.3, TLS_AES_128_GCM_SHA256, secp256r1, ECDSA P-256 cert, no resumption",
             "order": "ABBA: odd runs qecho first, even runs baseline first",
@@ -544,6 +623,28 @@ fn report(
 
 // ---------------------------------------------------------------------------------------------
 // Child processes: servers and `qecho send`, each bounded in time and stopped by pid.
+
+/// `--pin C,S`: the CPUs of clients and servers.
+static PIN: std::sync::OnceLock<[usize; 2]> = std::sync::OnceLock::new();
+
+#[derive(Clone, Copy)]
+enum Role {
+    Client,
+    Server,
+}
+
+/// Binds the calling thread (and what it starts later) to one CPU.
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and sched_setaffinity only touch it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
 
 struct Proc {
     pid: i32,
@@ -564,16 +665,25 @@ impl Proc {
         label: &str,
         watch: Option<mpsc::Sender<String>>,
         keep_stdout: bool,
+        role: Role,
     ) -> Result<Proc> {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: prctl is async-signal-safe; it makes the child die with this process, so that no
-        // server outlives a harness that is killed.
+        let cpu = PIN.get().map(|&[client, server]| match role {
+            Role::Client => client,
+            Role::Server => server,
+        });
+        // SAFETY: prctl and sched_setaffinity are plain system calls, fine between fork and exec.
+        // The first makes the child die with this process, so that no server outlives a harness
+        // that is killed.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(cpu) = cpu {
+                    pin_to(cpu)?;
+                }
                 Ok(())
             });
         }
@@ -715,7 +825,7 @@ impl Server {
     /// Starts the server and waits, at most `SERVER_READY`, for its `listening on ADDR` line.
     fn start(command: Command, label: &str) -> Result<Server> {
         let (tx, rx) = mpsc::channel();
-        let mut proc = Proc::spawn(command, label, Some(tx), false)?;
+        let mut proc = Proc::spawn(command, label, Some(tx), false, Role::Server)?;
         let deadline = Instant::now() + SERVER_READY;
         let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -739,9 +849,17 @@ impl Server {
         Ok(Server { proc, addr })
     }
 
-    fn qecho(qecho: &Path) -> Result<Server> {
+    /// `qecho serve` with its defaults, but room for `connections` at once where it limits them
+    /// (`--max-connections`, 1,000 by default).
+    fn qecho(qecho: &Path, connections: Option<u64>) -> Result<Server> {
         let mut command = Command::new(qecho);
         command.args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(connections) = connections
+            && connections >= 1000
+            && serve_has_flag(qecho, "--max-connections")
+        {
+            command.args(["--max-connections", &(connections + 1).to_string()]);
+        }
         Server::start(command, "qecho serve")
     }
 
@@ -782,6 +900,16 @@ impl Server {
     }
 }
 
+/// Does `qecho serve` take `flag`? (Older builds have no `--max-connections`.)
+fn serve_has_flag(qecho: &Path, flag: &str) -> bool {
+    Command::new(qecho)
+        .args(["serve", "--help"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(flag))
+}
+
 /// The address in a `... listening on 127.0.0.1:PORT, ...` line, qecho's or the baseline's.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on ")?;
@@ -799,6 +927,21 @@ fn proc_status_kib(pid: i32, key: &str) -> Result<f64> {
             value.split_whitespace().next()?.parse::<f64>().ok()
         })
         .ok_or_else(|| eyre!("no {key} in /proc/{pid}/status"))
+}
+
+/// User plus system CPU time from getrusage(2): this process (`RUSAGE_SELF`), or its children
+/// that have been waited for (`RUSAGE_CHILDREN`: here, the `qecho send` runs).
+fn rusage(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage fills in the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let time = |tv: libc::timeval| {
+        Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// User plus system CPU time of a process so far.
@@ -836,7 +979,7 @@ fn qecho_send(
         .arg(addr.to_string())
         .args(["-k", "--json"])
         .args(args);
-    let proc = Proc::spawn(command, "qecho send", None, true)?;
+    let proc = Proc::spawn(command, "qecho send", None, true, Role::Client)?;
     let tail = proc.tail.clone();
     let (status, stdout) = proc.finish(deadline)?;
     if !status.success() {
@@ -878,7 +1021,8 @@ fn number(value: &Value, path: &[&str]) -> Result<f64> {
 
 fn qecho_run(bench: Bench, qecho: &Path, options: &Options) -> Result<Sample> {
     let deadline = Instant::now() + bench.timeout(options);
-    let server = Server::qecho(qecho)?;
+    let connections = (bench == Bench::Idle).then_some(options.idle + options.parallel + 1);
+    let server = Server::qecho(qecho, connections)?;
     let result = qecho_work(bench, qecho, &server, options, deadline);
     let stopped = server.stop();
     let sample = result?;
@@ -898,6 +1042,7 @@ fn qecho_work(
     match bench {
         Bench::Bulk => {
             let cpu = server.cpu()?;
+            let client_cpu = rusage(libc::RUSAGE_CHILDREN);
             let bytes = options.bulk_mib << 20;
             let lines = qecho_send(
                 qecho,
@@ -910,6 +1055,7 @@ fn qecho_work(
                 deadline,
             )?;
             let cpu = server.cpu()? - cpu;
+            let client_cpu = rusage(libc::RUSAGE_CHILDREN) - client_cpu;
             let peak = server.status_kib("VmHWM")?;
             let s = summary(&lines)?;
             ensure!(s["ok"] == true, "qecho bulk not ok: {s}");
@@ -921,6 +1067,7 @@ fn qecho_work(
                 ("bulk_gbps", number(&s, &["echo_gbit_per_s"])?),
                 ("bulk_peak_rss", peak / 1024.0),
                 ("bulk_server_cpu", cpu_per_gib(cpu, bytes)),
+                ("bulk_client_cpu", cpu_per_gib(client_cpu, bytes)),
             ])
         }
         Bench::Streams => {
@@ -981,13 +1128,15 @@ fn qecho_work(
             let mut sample = ping_sample(rtts, "ping_p50", "ping_p99");
             // The same pings from this harness with the s2n-quic crate, back to back: qecho's
             // server and s2n-quic without `qecho send`'s ping loop.
-            let pings = options.pings;
-            let direct = current_thread()?.block_on(bounded(deadline, quic_ping(addr, pings)))?;
+            let (pings, pause) = (options.pings, Duration::from_millis(options.ping_pause_ms));
+            let direct =
+                current_thread()?.block_on(bounded(deadline, quic_ping(addr, pings, pause)))?;
             sample.extend(ping_sample(direct, "ping_direct_p50", "ping_direct_p99"));
             Ok(sample)
         }
         Bench::Handshakes => {
             let cpu = server.cpu()?;
+            let client_cpu = rusage(libc::RUSAGE_CHILDREN);
             let lines = qecho_send(
                 qecho,
                 addr,
@@ -1003,6 +1152,7 @@ fn qecho_work(
                 deadline,
             )?;
             let cpu = server.cpu()? - cpu;
+            let client_cpu = rusage(libc::RUSAGE_CHILDREN) - client_cpu;
             let s = summary(&lines)?;
             ensure!(
                 number(&s, &["ok"])? == options.handshakes as f64
@@ -1017,6 +1167,10 @@ fn qecho_work(
                 (
                     "handshake_server_cpu",
                     cpu.as_secs_f64() * 1e6 / options.handshakes as f64,
+                ),
+                (
+                    "handshake_client_cpu",
+                    client_cpu.as_secs_f64() * 1e6 / options.handshakes as f64,
                 ),
             ])
         }
@@ -1136,7 +1290,7 @@ async fn quic_echo_connection(
 
 /// `count` sequential 64-byte echoes on one stream of one connection, back to back, as the
 /// baseline's ping does; returns the round-trip times.
-async fn quic_ping(addr: SocketAddr, count: u64) -> Result<Vec<Duration>> {
+async fn quic_ping(addr: SocketAddr, count: u64, pause: Duration) -> Result<Vec<Duration>> {
     let client = quic_client()?;
     let connect = s2n_quic::client::Connect::new(addr).with_server_name(SERVER_NAME);
     let mut connection = client
@@ -1167,10 +1321,18 @@ async fn quic_ping(addr: SocketAddr, count: u64) -> Result<Vec<Duration>> {
         }
         rtts.push(sent.elapsed());
         ensure!(echo == message, "QUIC ping {seq}: wrong echo");
+        pace(sent, pause).await;
     }
     let _ = sender.finish();
     connection.close(0u8.into());
     Ok(rtts)
+}
+
+/// Waits until `pause` after `sent`, as `qecho send`'s ping loop does; not at all for 0.
+async fn pace(sent: Instant, pause: Duration) {
+    if !pause.is_zero() {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(sent + pause)).await;
+    }
 }
 
 /// A 64-byte message, different for every `n`.
@@ -1208,17 +1370,21 @@ async fn baseline_work(bench: Bench, server: &Server, options: &Options) -> Resu
         Bench::Bulk => {
             let bytes = options.bulk_mib << 20;
             let pattern = Pattern::new();
-            let stream = tls_connect(addr, &connector).await?;
             let cpu = server.cpu()?;
+            // The client's CPU from the connection on, as `qecho send`'s is counted whole.
+            let client_cpu = rusage(libc::RUSAGE_SELF);
+            let stream = tls_connect(addr, &connector).await?;
             let started = Instant::now();
             transfer(stream, &pattern, Pattern::start(1), bytes).await?;
             let elapsed = started.elapsed();
             let cpu = server.cpu()? - cpu;
+            let client_cpu = rusage(libc::RUSAGE_SELF) - client_cpu;
             let peak = server.status_kib("VmHWM")?;
             Ok(vec![
                 ("bulk_gbps", gbits(bytes, elapsed)),
                 ("bulk_peak_rss", peak / 1024.0),
                 ("bulk_server_cpu", cpu_per_gib(cpu, bytes)),
+                ("bulk_client_cpu", cpu_per_gib(client_cpu, bytes)),
             ])
         }
         Bench::Streams => {
@@ -1250,6 +1416,7 @@ async fn baseline_work(bench: Bench, server: &Server, options: &Options) -> Resu
                 stream.read_exact(&mut echo).await?;
                 rtts.push(sent.elapsed());
                 ensure!(echo == message, "baseline ping {seq}: wrong echo");
+                pace(sent, Duration::from_millis(options.ping_pause_ms)).await;
             }
             let _ = stream.shutdown().await;
             // The baseline's client is back to back already: its figures stand for both rows.
@@ -1259,6 +1426,7 @@ async fn baseline_work(bench: Bench, server: &Server, options: &Options) -> Resu
         }
         Bench::Handshakes => {
             let cpu = server.cpu()?;
+            let client_cpu = rusage(libc::RUSAGE_SELF);
             let started = Instant::now();
             let mut handshakes: Vec<Duration> = futures::stream::iter(1..=options.handshakes)
                 .map(|n| {
@@ -1277,6 +1445,7 @@ async fn baseline_work(bench: Bench, server: &Server, options: &Options) -> Resu
                 .await?;
             let elapsed = started.elapsed();
             let cpu = server.cpu()? - cpu;
+            let client_cpu = rusage(libc::RUSAGE_SELF) - client_cpu;
             handshakes.sort();
             let ms = |p: f64| percentile(&handshakes, p).as_secs_f64() * 1000.0;
             Ok(vec![
@@ -1290,6 +1459,10 @@ async fn baseline_work(bench: Bench, server: &Server, options: &Options) -> Resu
                 (
                     "handshake_server_cpu",
                     cpu.as_secs_f64() * 1e6 / options.handshakes as f64,
+                ),
+                (
+                    "handshake_client_cpu",
+                    client_cpu.as_secs_f64() * 1e6 / options.handshakes as f64,
                 ),
             ])
         }

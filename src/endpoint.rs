@@ -35,8 +35,10 @@ const CONNECTION_WINDOW: u64 = 8 * STREAM_WINDOW;
 const SEND_BUFFER: u32 = 2 << 20;
 
 /// QUIC DATAGRAM frames (RFC 9221) queued per connection, each way. Datagrams are unreliable by
-/// design: past this, the oldest queued one is dropped, which shows up as loss.
-const DATAGRAM_QUEUE: usize = 1024;
+/// design: past this, the oldest queued one is dropped, which shows up as loss. s2n-quic allocates
+/// both queues in full for every connection, datagrams or not: at 1024 that was most of an idle
+/// connection's memory.
+const DATAGRAM_QUEUE: usize = 64;
 
 /// Both ends offer DATAGRAM support; a peer that does not negotiate it simply sends none.
 fn datagrams() -> Result<s2n_quic::provider::datagram::default::Endpoint> {

@@ -333,7 +333,11 @@ async fn ping_stream(
         if tally.fatal.is_some() || options.count.is_some_and(|count| seq >= count) {
             break;
         }
-        tokio::time::sleep_until(tokio::time::Instant::from_std(sent_at + options.interval)).await;
+        // Back to back (--interval 0s) needs no timer at all.
+        if !options.interval.is_zero() {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(sent_at + options.interval))
+                .await;
+        }
     }
 }
 
