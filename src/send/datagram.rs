@@ -81,9 +81,19 @@ pub async fn run(
                 );
             }
             let sent_at = Instant::now();
-            let queued = handle
-                .datagram_mut(|sender: &mut Sender| sender.send_datagram_forced(message.clone()))
-                .map_err(|err| eyre!("cannot reach the connection: {err}"))?;
+            // Wait for room in the send queue rather than push out an older datagram: a drop
+            // here would be our own doing, not the network's, yet count as loss.
+            let mut outgoing = message.clone();
+            let queued = futures::future::poll_fn(|cx| {
+                match handle.datagram_mut(|sender: &mut Sender| {
+                    sender.poll_send_datagram(&mut outgoing, cx)
+                }) {
+                    Ok(poll) => poll.map(Ok),
+                    Err(err) => Poll::Ready(Err(err)),
+                }
+            })
+            .await
+            .map_err(|err| eyre!("cannot reach the connection: {err}"))?;
             match queued {
                 Ok(_) => {}
                 Err(DatagramError::ExceedsPeerTransportLimits { .. }) => {
@@ -104,8 +114,13 @@ pub async fn run(
             if options.count.is_some_and(|count| seq >= count) {
                 break;
             }
-            tokio::time::sleep_until(tokio::time::Instant::from_std(sent_at + options.interval))
+            // Back to back (--interval 0s) needs no timer: tokio's would add a 1 ms tick per message.
+            if !options.interval.is_zero() {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(
+                    sent_at + options.interval,
+                ))
                 .await;
+            }
         }
         // Give the last ones their --timeout to come back; the sweep declares them lost then.
         let waiting = Instant::now();
@@ -157,7 +172,14 @@ pub async fn run(
     };
 
     let result = tokio::select! {
-        result = send => result,
+        result = send => {
+            // Given their --timeout and still not back: lost. (On Ctrl-C or --deadline they are
+            // left out instead, as ping leaves out the packet in flight.)
+            let mut tally = tally.borrow_mut();
+            tally.lost += tally.pending.len() as u64;
+            tally.pending.clear();
+            result
+        }
         _ = receive => Err(eyre!("the connection to {remote} ended")),
         _ = sweep => Ok(()),
         _ = stop => Ok(()),
