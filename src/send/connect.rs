@@ -166,7 +166,7 @@ async fn attempt(
     tls: &ClientTls,
     timeout: Duration,
 ) -> Result<Session> {
-    let client = endpoint::client(addr, target.bind, tls)?;
+    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Jumbo)?;
     let (connection, handshake) = handshake(&client, addr, target, tls, timeout).await?;
     let alpn = connection
         .application_protocol()

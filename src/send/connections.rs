@@ -38,7 +38,8 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> Result<ExitCode> {
     let addr = target.addrs[0];
-    let client = endpoint::client(addr, target.bind, tls)?;
+    // Short connections: probing for jumbo frames would only cost each of them packets.
+    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Ethernet)?;
     let outcomes = RefCell::new(Vec::with_capacity(options.connections as usize));
     let started = Instant::now();
     let all = futures::stream::iter(1..=options.connections)
