@@ -303,3 +303,58 @@ fn two_hundred_clients_with_several_streams_every_byte_checked() {
         assert_eq!(done, CLIENTS);
     });
 }
+
+/// Clients that reset a stream or close the connection with an error: the server says so once,
+/// in plain words, and keeps serving.
+#[test]
+fn resets_and_error_closes_are_logged_once_in_plain_words() {
+    let (server, cert, _dir) = server_with_cert(&["-v"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = peer::client(&cert);
+        let connection = peer::connect(&client, server.addr).await;
+        let mut handle = connection.handle();
+        let mut stream = handle.open_bidirectional_stream().await.unwrap();
+        stream
+            .send(bytes::Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        let _ = stream.receive().await.unwrap();
+        stream.reset(5u8.into()).unwrap();
+        // Let the reset reach the server before the connection goes.
+        let mut other = handle.open_bidirectional_stream().await.unwrap();
+        other.send(bytes::Bytes::from_static(b"x")).await.unwrap();
+        let _ = other.receive().await.unwrap();
+        connection.close(42u8.into());
+        let _ = tokio::time::timeout(Duration::from_secs(2), async move {
+            let mut client = client;
+            client.wait_idle().await
+        })
+        .await;
+    });
+    let reset = server
+        .log
+        .wait_for("reset the stream", DEADLINE)
+        .expect("reset logged");
+    assert!(
+        reset.contains("the client reset the stream (application error code 5)"),
+        "{reset}"
+    );
+    let closed = server
+        .log
+        .wait_for("bytes echoed on", DEADLINE)
+        .expect("close logged");
+    assert!(
+        closed.contains("closed by the client with application error code 42"),
+        "{closed}"
+    );
+    assert_eq!(
+        server
+            .log
+            .wait_for_count("bytes echoed on", 2, Duration::from_millis(300)),
+        1,
+        "logged once"
+    );
+    let out = send(&server.target(), &["-k", "--count", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+}

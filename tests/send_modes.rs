@@ -527,3 +527,80 @@ fn connections_mode_opens_many_connections_and_reports_handshakes() {
     );
     assert_error(&out, 2, &["no connection", "succeeded"]);
 }
+
+/// What `send` says of a server that misbehaves, each way: exactly what happened, the right exit
+/// status, and never a hang past --timeout.
+#[test]
+fn every_kind_of_broken_echo_is_named() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (cert, key) = peer::self_signed();
+    let start = |behaviour| {
+        runtime
+            .block_on(async { peer::broken_server(behaviour, &cert, &key) })
+            .to_string()
+    };
+    let args = [
+        "-k",
+        "--count",
+        "2",
+        "--interval",
+        "0s",
+        "--timeout",
+        "500ms",
+        "--size",
+        "100",
+    ];
+
+    let truncating = start(Misbehaviour::Truncate);
+    let out = send(&truncating, &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "seq=1 CORRUPTED: truncated: the server finished the stream after 50 of 100 bytes"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 sent, 0 received, 2 corrupted"),
+        "{stdout}"
+    );
+
+    let duplicating = start(Misbehaviour::Duplicate);
+    let out = send(&duplicating, &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("CORRUPTED"), "{stdout}");
+    assert!(stdout.contains("0 received"), "{stdout}");
+
+    let silent = start(Misbehaviour::Silent);
+    let started = Instant::now();
+    let out = send(&silent, &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("seq=1 lost: no echo within 500ms"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 sent, 0 received, 0 corrupted, 100% loss"),
+        "{stdout}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no hang past --timeout"
+    );
+
+    // Late: a 300 ms echo against a 100 ms timeout is lost; against 2 s it is fine.
+    let slow = start(Misbehaviour::Delay(300));
+    let out = send(&slow, &["-k", "--count", "1", "--timeout", "100ms"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("seq=1 lost: no echo within 100ms"));
+    let out = send(&slow, &["-k", "--count", "1", "--timeout", "2s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let rtt_line = text(&out.stdout);
+    assert!(
+        rtt_line.contains("seq=1 time=3"),
+        "about 300 ms: {rtt_line}"
+    );
+}

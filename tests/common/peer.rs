@@ -107,6 +107,14 @@ pub enum Misbehaviour {
     CloseConnection,
     /// Echoes everything, but with the 10th byte of the stream flipped.
     Corrupt,
+    /// Echoes half of the first chunk, then finishes the stream.
+    Truncate,
+    /// Echoes every chunk twice.
+    Duplicate,
+    /// Reads everything and never echoes.
+    Silent,
+    /// Echoes every chunk after this many milliseconds.
+    Delay(u64),
 }
 
 /// Starts a broken server on 127.0.0.1:0 in the current runtime; returns its address.
@@ -133,36 +141,57 @@ pub fn broken_server(behaviour: Misbehaviour, cert_pem: &str, key_pem: &str) -> 
 }
 
 async fn misbehave(mut connection: Connection, behaviour: Misbehaviour) {
-    while let Ok(Some(mut stream)) = connection.accept_bidirectional_stream().await {
-        if let Misbehaviour::Corrupt = behaviour {
-            tokio::spawn(async move {
-                let mut offset = 0usize;
-                while let Ok(Some(chunk)) = stream.receive().await {
-                    let mut bytes = chunk.to_vec();
-                    if (offset..offset + bytes.len()).contains(&9) {
-                        bytes[9 - offset] ^= 0xff;
-                    }
-                    offset += bytes.len();
-                    if stream.send(bytes.into()).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = stream.finish();
-            });
-            continue;
-        }
-        if stream.receive().await.ok().flatten().is_none() {
-            continue;
-        }
-        match behaviour {
-            Misbehaviour::ResetStream => {
-                let _ = stream.reset(7u8.into());
-            }
-            Misbehaviour::CloseConnection => {
+    while let Ok(Some(stream)) = connection.accept_bidirectional_stream().await {
+        if let Misbehaviour::CloseConnection = behaviour {
+            let mut stream = stream;
+            if stream.receive().await.ok().flatten().is_some() {
                 connection.close(9u8.into());
                 return;
             }
-            Misbehaviour::Corrupt => unreachable!("handled above"),
+            continue;
+        }
+        tokio::spawn(misbehave_on_stream(stream, behaviour));
+    }
+}
+
+async fn misbehave_on_stream(
+    mut stream: s2n_quic::stream::BidirectionalStream,
+    behaviour: Misbehaviour,
+) {
+    let mut offset = 0usize;
+    while let Ok(Some(chunk)) = stream.receive().await {
+        let mut bytes = chunk.to_vec();
+        let echo: Vec<Vec<u8>> = match behaviour {
+            Misbehaviour::ResetStream => {
+                let _ = stream.reset(7u8.into());
+                return;
+            }
+            Misbehaviour::Corrupt => {
+                if (offset..offset + bytes.len()).contains(&9) {
+                    bytes[9 - offset] ^= 0xff;
+                }
+                vec![bytes]
+            }
+            Misbehaviour::Truncate => {
+                bytes.truncate(bytes.len() / 2);
+                let _ = stream.send(bytes.into()).await;
+                let _ = stream.finish();
+                return;
+            }
+            Misbehaviour::Duplicate => vec![bytes.clone(), bytes],
+            Misbehaviour::Silent => vec![],
+            Misbehaviour::Delay(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                vec![bytes]
+            }
+            Misbehaviour::CloseConnection => unreachable!("handled per connection"),
+        };
+        offset += chunk.len();
+        for part in echo {
+            if stream.send(part.into()).await.is_err() {
+                return;
+            }
         }
     }
+    let _ = stream.finish();
 }
