@@ -26,16 +26,36 @@ pub use output::Output;
 /// The largest message ping mode holds in memory (it keeps the message and its echo).
 const MAX_MESSAGE: u64 = 64 << 20;
 
-/// What `send` does once connected.
+/// What `send` does: something on one connection, or many connections (which opens its own).
 enum Mode {
+    OnOneConnection(SessionMode),
+    Connections(connections::Options),
+}
+
+/// What `send` does on its one connection.
+enum SessionMode {
     Ping(ping::Options),
     Pipe,
     Bulk(bulk::Options),
     Datagram(datagram::Options),
-    Connections(connections::Options),
 }
 
 impl Mode {
+    fn from_args(args: &SendArgs) -> Result<Self> {
+        if let Some(connections) = args.connections {
+            return Ok(Self::Connections(connections::Options {
+                connections,
+                parallel: args.parallel.min(connections),
+                payload: ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?,
+                timeout: args.timeout,
+                connect_timeout: args.connect_timeout,
+            }));
+        }
+        SessionMode::from_args(args).map(Self::OnOneConnection)
+    }
+}
+
+impl SessionMode {
     fn from_args(args: &SendArgs) -> Result<Self> {
         if args.stdin || args.dash.is_some() || args.addr == "-" {
             if let Some(other) = args.dash.as_deref().filter(|dash| *dash != "-") {
@@ -60,15 +80,6 @@ impl Mode {
                 stats: args.stats,
             }));
         }
-        if let Some(connections) = args.connections {
-            return Ok(Self::Connections(connections::Options {
-                connections,
-                parallel: args.parallel.min(connections),
-                payload: ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?,
-                timeout: args.timeout,
-                connect_timeout: args.connect_timeout,
-            }));
-        }
         if args.bytes.is_some() || args.duration.is_some() {
             return Ok(Self::Bulk(bulk::Options {
                 bytes: args.bytes.map(|size| size.0),
@@ -90,7 +101,7 @@ impl Mode {
 pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
     let mode = Mode::from_args(&args)?;
     let mut output = Output::new(args.json, quiet);
-    if matches!(mode, Mode::Pipe) {
+    if matches!(mode, Mode::OnOneConnection(SessionMode::Pipe)) {
         output.for_pipe();
     }
     let tls = ClientTls::new(
@@ -120,17 +131,19 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
         );
     }
     let stop = stop_signal(args.deadline);
-    if let Mode::Connections(options) = mode {
-        return connections::run(&target, &tls, options, &output, stop).await;
-    }
+    let mode = match mode {
+        Mode::Connections(options) => {
+            return connections::run(&target, &tls, options, &output, stop).await;
+        }
+        Mode::OnOneConnection(mode) => mode,
+    };
     let session = connect::connect(&target, &tls, args.connect_timeout).await?;
     output.connected(&session);
     match mode {
-        Mode::Ping(options) => ping::run(session, options, &output, stop).await,
-        Mode::Pipe => pipe::run(session, &output, stop).await,
-        Mode::Bulk(options) => bulk::run(session, options, &output, stop).await,
-        Mode::Datagram(options) => datagram::run(session, options, &output, stop).await,
-        Mode::Connections(_) => unreachable!("handled before connecting"),
+        SessionMode::Ping(options) => ping::run(session, options, &output, stop).await,
+        SessionMode::Pipe => pipe::run(session, &output, stop).await,
+        SessionMode::Bulk(options) => bulk::run(session, options, &output, stop).await,
+        SessionMode::Datagram(options) => datagram::run(session, options, &output, stop).await,
     }
 }
 
