@@ -338,7 +338,7 @@ impl Subscriber for ConnectionEvents {
             let code = explain::transport_code(&event.error);
             let refused_client_certificate = code.is_some_and(|code| {
                 code == explain::CERTIFICATE_REQUIRED || explain::CERTIFICATE_ALERTS.contains(&code)
-            }) && matches!(event.error, ConnectionError::Transport { initiator, .. } if initiator.is_local());
+            }) && explain::sent_by_us(&event.error);
             if refused_client_certificate {
                 return;
             }

@@ -11,6 +11,8 @@ const TLS_ALERT_BASE: u64 = 0x100;
 pub const NO_APPLICATION_PROTOCOL: u64 = TLS_ALERT_BASE + 120;
 /// TLS alert 109: s2n-tls's answer when the client's ALPN list shares nothing with ours.
 pub const MISSING_EXTENSION: u64 = TLS_ALERT_BASE + 109;
+/// TLS alert 40: s2n-tls's answer, among others, to a missing or untrusted client certificate.
+pub const HANDSHAKE_FAILURE: u64 = TLS_ALERT_BASE + 40;
 /// TLS alert 116: a server that requires a client certificate got none.
 pub const CERTIFICATE_REQUIRED: u64 = TLS_ALERT_BASE + 116;
 /// TLS alerts the verifying side sends when it rejects the other side's certificate.
@@ -92,6 +94,16 @@ pub fn transport_error_words(code: u64, name: Option<&str>) -> String {
         ),
         None => format!("{code:#x}"),
     }
+}
+
+/// Whether `error` is a transport error that we sent (`true`) rather than our peer.
+pub fn sent_by_us(error: &ConnectionError) -> bool {
+    matches!(*error, ConnectionError::Transport { initiator, .. } if initiator.is_local())
+}
+
+/// Whether `error` is a transport error that our peer sent.
+pub fn sent_by_peer(error: &ConnectionError) -> bool {
+    matches!(*error, ConnectionError::Transport { initiator, .. } if initiator.is_remote())
 }
 
 /// The transport error code of a connection error, if it was one.

@@ -32,7 +32,7 @@ impl RttStats {
     }
 
     /// `min/avg/max/mdev` in milliseconds, or `None` before the first sample.
-    pub fn summary_ms(&self) -> Option<[f64; 4]> {
+    fn summary_ms(&self) -> Option<[f64; 4]> {
         let min = self.min?;
         let n = self.count as f64;
         let avg = self.sum_ms / n;
@@ -44,6 +44,23 @@ impl RttStats {
             self.max.as_secs_f64() * 1000.0,
             mdev,
         ])
+    }
+    /// `rtt min/avg/max/mdev = 0.081/0.102/0.143/0.020 ms`, as ping ends; `None` before a sample.
+    pub fn text(&self) -> Option<String> {
+        let [min, avg, max, mdev] = self.summary_ms()?;
+        Some(format!(
+            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
+        ))
+    }
+
+    /// `{"min":..,"avg":..,"max":..,"mdev":..}` in milliseconds, or null before a sample.
+    pub fn json(&self) -> serde_json::Value {
+        match self.summary_ms() {
+            Some([min, avg, max, mdev]) => {
+                serde_json::json!({ "min": min, "avg": avg, "max": max, "mdev": mdev })
+            }
+            None => serde_json::Value::Null,
+        }
     }
 }
 

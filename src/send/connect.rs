@@ -233,7 +233,7 @@ fn client_cert_refused(
 ) -> color_eyre::Report {
     let how = explain::connection_closed(err, "the server");
     let refused_by_tls =
-        is_remote(err) && explain::transport_code(err).is_some_and(refuses_client_cert);
+        explain::sent_by_peer(err) && explain::transport_code(err).is_some_and(refuses_client_cert);
     match &tls.client_cert {
         _ if !refused_by_tls => {
             eyre!("the connection with {addr} failed right after the handshake: {how}")
@@ -287,7 +287,7 @@ fn handshake_failed(
              protocols ({}); pass the one it expects with --alpn",
             offered(tls)
         ),
-        Some(code) if explain::CERTIFICATE_ALERTS.contains(&code) && is_local(err) => {
+        Some(code) if explain::CERTIFICATE_ALERTS.contains(&code) && explain::sent_by_us(err) => {
             let how = explain::connection_closed(err, "the server");
             let presented = tls.server_seen().certificate;
             if let Trust::Pin { fingerprint, ca } = &tls.trust {
@@ -334,7 +334,7 @@ fn handshake_failed(
         }
         Some(code)
             if refuses_client_cert(code)
-                && is_remote(err)
+                && explain::sent_by_peer(err)
                 && tls.server_seen().asked_for_client_certificate =>
         {
             client_cert_refused(err, addr, tls)
@@ -346,23 +346,12 @@ fn handshake_failed(
     }
 }
 
-fn is_local(err: &ConnectionError) -> bool {
-    matches!(*err, ConnectionError::Transport { initiator, .. } if initiator.is_local())
-}
-
-fn is_remote(err: &ConnectionError) -> bool {
-    matches!(*err, ConnectionError::Transport { initiator, .. } if initiator.is_remote())
-}
-
 /// TLS alerts as QUIC errors with which a server refuses a client certificate: s2n-tls sends
 /// handshake_failure (40) for a missing or untrusted one; others send certificate_required (116)
 /// or one of the certificate alerts.
-const HANDSHAKE_FAILURE: u64 = 0x100 + 40;
-const CERTIFICATE_REQUIRED: u64 = 0x100 + 116;
-
 fn refuses_client_cert(code: u64) -> bool {
-    code == HANDSHAKE_FAILURE
-        || code == CERTIFICATE_REQUIRED
+    code == explain::HANDSHAKE_FAILURE
+        || code == explain::CERTIFICATE_REQUIRED
         || explain::CERTIFICATE_ALERTS.contains(&code)
 }
 

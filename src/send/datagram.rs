@@ -114,13 +114,7 @@ pub async fn run(
             if options.count.is_some_and(|count| seq >= count) {
                 break;
             }
-            // Back to back (--interval 0s) needs no timer: tokio's would add a 1 ms tick per message.
-            if !options.interval.is_zero() {
-                tokio::time::sleep_until(tokio::time::Instant::from_std(
-                    sent_at + options.interval,
-                ))
-                .await;
-            }
+            super::wait_for_next(sent_at, options.interval).await;
         }
         // Give the last ones their --timeout to come back; the sweep declares them lost then.
         let waiting = Instant::now();
@@ -292,15 +286,15 @@ fn print_summary(
     } else {
         lost as f64 * 100.0 / tally.sent as f64
     };
-    let rtt = tally.rtt.summary_ms();
     output.summary(
         || {
             let mut text = format!(
                 "\n--- {remote} qecho datagram statistics ---\n{} sent, {} received, {} corrupted, {} late, {loss:.0}% loss, time {}ms",
                 tally.sent, tally.received, tally.corrupted, tally.late, elapsed.as_millis()
             );
-            if let Some([min, avg, max, mdev]) = rtt {
-                text.push_str(&format!("\nrtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"));
+            if let Some(rtt) = tally.rtt.text() {
+                text.push('\n');
+                text.push_str(&rtt);
             }
             if let Some(quic) = quic {
                 text.push_str(&format!("\nQUIC: {}", quic.summary()));
@@ -312,7 +306,7 @@ fn print_summary(
                 "type": "summary", "mode": "datagram", "sent": tally.sent, "received": tally.received,
                 "corrupted": tally.corrupted, "late": tally.late, "unexpected": tally.duplicates,
                 "lost": lost, "loss_percent": loss, "time_ms": elapsed.as_secs_f64() * 1000.0,
-                "rtt_ms": rtt.map(|[min, avg, max, mdev]| json!({"min": min, "avg": avg, "max": max, "mdev": mdev})),
+                "rtt_ms": tally.rtt.json(),
             });
             if let Some(quic) = quic {
                 summary["quic"] = super::quic_stats_json(quic);

@@ -46,7 +46,7 @@ impl Mode {
             return Ok(Self::Connections(connections::Options {
                 connections,
                 parallel: args.parallel.min(connections),
-                payload: ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?,
+                payload: payload(args)?,
                 timeout: args.timeout,
                 connect_timeout: args.connect_timeout,
             }));
@@ -73,7 +73,7 @@ impl SessionMode {
                 return Err(eyre!("datagram mode uses no streams: leave out --streams"));
             }
             return Ok(Self::Datagram(datagram::Options {
-                payload: ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?,
+                payload: payload(args)?,
                 interval: args.interval,
                 count: args.count,
                 timeout: args.timeout,
@@ -88,7 +88,7 @@ impl SessionMode {
             }));
         }
         Ok(Self::Ping(ping::Options {
-            payload: ping::Payload::from_args(args.message.as_deref(), args.size.map(|s| s.0))?,
+            payload: payload(args)?,
             interval: args.interval,
             count: args.count,
             timeout: args.timeout,
@@ -193,6 +193,19 @@ fn quic_stats_json(stats: &ConnectionStats) -> serde_json::Value {
         "congestion_window": stats.congestion_window, "bytes_sent": stats.bytes_sent,
         "bytes_received": stats.bytes_received,
     })
+}
+
+/// What each message carries, from `--message` or `--size`: ping, datagram and connections modes.
+fn payload(args: &SendArgs) -> Result<ping::Payload> {
+    ping::Payload::from_args(args.message.as_deref(), args.size.map(|size| size.0))
+}
+
+/// Waits until `interval` after `sent_at`, when the next message of ping or datagram mode is due.
+/// Back to back (`--interval 0s`) takes no timer at all: tokio's would add a 1 ms tick per message.
+async fn wait_for_next(sent_at: std::time::Instant, interval: Duration) {
+    if !interval.is_zero() {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(sent_at + interval)).await;
+    }
 }
 
 /// Checks `--size` against what a message may be.

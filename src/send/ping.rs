@@ -118,17 +118,8 @@ impl Tally {
         )
     }
 
-    fn rtt_text(&self) -> Option<String> {
-        let [min, avg, max, mdev] = self.rtt.summary_ms()?;
-        Some(format!(
-            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
-        ))
-    }
-
     fn json(&self) -> serde_json::Value {
-        let rtt = self.rtt.summary_ms().map(
-            |[min, avg, max, mdev]| json!({ "min": min, "avg": avg, "max": max, "mdev": mdev }),
-        );
+        let rtt = self.rtt.json();
         json!({
             "sent": self.sent,
             "received": self.received,
@@ -182,7 +173,8 @@ pub async fn run(
             if tallies.len() > 1 {
                 for (stream_no, tally) in (1..).zip(&tallies) {
                     let rtt = tally
-                        .rtt_text()
+                        .rtt
+                        .text()
                         .map(|rtt| format!(", {rtt}"))
                         .unwrap_or_default();
                     text.push_str(&format!(
@@ -196,7 +188,7 @@ pub async fn run(
                 total.counts_text(),
                 elapsed.as_millis()
             ));
-            if let Some(rtt) = total.rtt_text() {
+            if let Some(rtt) = total.rtt.text() {
                 text.push('\n');
                 text.push_str(&rtt);
             }
@@ -333,11 +325,7 @@ async fn ping_stream(
         if tally.fatal.is_some() || options.count.is_some_and(|count| seq >= count) {
             break;
         }
-        // Back to back (--interval 0s) needs no timer at all.
-        if !options.interval.is_zero() {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(sent_at + options.interval))
-                .await;
-        }
+        super::wait_for_next(sent_at, options.interval).await;
     }
 }
 
