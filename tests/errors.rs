@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEADLINE, Server, assert_error, qecho, run, send};
+use common::{DEADLINE, Server, assert_error, assert_status, qecho, run, send};
 use std::process::Output;
 
 fn serve(args: &[&str]) -> Output {
@@ -161,8 +161,7 @@ fn server_that_resets_the_stream() {
         &addr.to_string(),
         &["-k", "--alpn", "qecho", "--count", "2", "--interval", "0s"],
     );
-    let stdout = common::text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = assert_status(&out, 1);
     assert!(
         stdout.contains("seq=1 lost: the server reset the stream (application error code 7)"),
         "{stdout}"

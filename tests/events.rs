@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEADLINE, Server, qecho, send, text};
+use common::{DEADLINE, Server, assert_status, qecho, send, text};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -122,7 +122,7 @@ fn handshake_and_close_carry_quic_facts() {
         &server.target(),
         &["-k", "--count", "2", "--interval", "0s"],
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_status(&out, 0);
     let handshake = server.log.wait_for("handshake complete", DEADLINE).unwrap();
     assert!(handshake.contains("alpn qecho"), "{handshake}");
     assert!(handshake.contains("server name 127.0.0.1"), "{handshake}");
@@ -156,7 +156,7 @@ fn the_server_logs_handshakes_that_fail() {
     let server = Server::start(&[]);
     // The client rejects the ephemeral certificate.
     let out = send(&server.target(), &["--count", "1"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_status(&out, 2);
     let failed = server
         .log
         .wait_for("failed:", DEADLINE)
@@ -171,7 +171,7 @@ fn the_server_logs_handshakes_that_fail() {
         &server.target(),
         &["-k", "--alpn", "nope", "--connect-timeout", "500ms"],
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_status(&out, 2);
     let hint = server
         .log
         .wait_for("application protocols", DEADLINE)
@@ -189,8 +189,7 @@ fn send_stats_shows_quics_own_figures() {
         &server.target(),
         &["-k", "--stats", "--count", "3", "--interval", "10ms"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = assert_status(&out, 0);
     let echoes: Vec<&str> = stdout
         .lines()
         .filter(|l| l.contains(" bytes from "))
@@ -231,7 +230,7 @@ fn json_logs_are_one_object_per_line_with_fields() {
         &server.target(),
         &["-k", "--count", "1", "--log-format", "json"],
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_status(&out, 0);
     // send's --insecure warning, as JSON too.
     for line in text(&out.stderr).lines() {
         let object: serde_json::Value = serde_json::from_str(line).expect("JSON log line");

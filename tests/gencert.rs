@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{DEADLINE, assert_error, qecho, run, text};
+use common::{DEADLINE, assert_error, assert_status, qecho, run, text};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
@@ -22,7 +22,7 @@ fn writes_pem_files_with_a_private_key_mode() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("new/sub");
     let out = gencert(&out_dir, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     let cert = std::fs::read_to_string(out_dir.join("cert.pem")).unwrap();
     let key = std::fs::read_to_string(out_dir.join("key.pem")).unwrap();
     assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
@@ -82,7 +82,7 @@ fn force_replaces_and_tightens_the_key_mode() {
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
 
     let out = gencert(dir.path(), &["--force"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     assert_ne!(std::fs::read(&key_path).unwrap(), key_before, "a new key");
     assert_eq!(mode(&key_path), 0o600);
 }
@@ -101,7 +101,7 @@ fn names_and_validity_are_honoured() {
             "2days",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("echo.example, 192.0.2.7"), "{stdout}");
     // The SANs are checked for real by the verification test; here, the names on the line and a
@@ -137,7 +137,7 @@ fn a_certificate_for_other_names_is_rejected_by_send_even_with_ca() {
         &server.target(),
         &["--ca", cert.to_str().unwrap(), "--count", "1"],
     );
-    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert_status(&ok, 0);
     let target = format!("localhost:{}", server.addr.port());
     let wrong = common::send(&target, &["--ca", cert.to_str().unwrap(), "--count", "1"]);
     assert_error(&wrong, 2, &["could not be verified", "'localhost'"]);

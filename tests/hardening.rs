@@ -4,7 +4,7 @@
 mod common;
 
 use common::peer;
-use common::{DEADLINE, Server, assert_error, send, text};
+use common::{DEADLINE, Server, assert_error, assert_status, last_json, send};
 use std::net::UdpSocket;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -131,14 +131,8 @@ fn a_handshake_flood_is_met_with_retry_and_everyone_gets_in() {
         &server.target(),
         &["-k", "--connections", "60", "--parallel", "30", "--json"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let stdout = assert_status(&out, 0);
+    let summary: serde_json::Value = last_json(&stdout);
     assert_eq!(summary["ok"], 60);
     let retry = server
         .log
@@ -158,7 +152,7 @@ fn hostile_datagrams_do_not_disturb_a_real_client() {
         &server.target(),
         &["-k", "--count", "3", "--interval", "0s"],
     );
-    assert_eq!(warm.status.code(), Some(0));
+    assert_status(&warm, 0);
     let rss_before = rss_kib(pid);
 
     let mut command = common::qecho();
@@ -212,13 +206,7 @@ fn hostile_datagrams_do_not_disturb_a_real_client() {
     let flood_time = started.elapsed();
 
     let out = client.wait_with_output().unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_status(&out, 0);
     assert!(
         stdout.contains("150 sent, 150 received, 0 corrupted, 0% loss"),
         "{stdout}"
@@ -228,7 +216,7 @@ fn hostile_datagrams_do_not_disturb_a_real_client() {
         &server.target(),
         &["-k", "--count", "3", "--interval", "0s"],
     );
-    assert_eq!(after.status.code(), Some(0));
+    assert_status(&after, 0);
 
     let log = server.log.text();
     assert!(!log.contains("ERROR"), "error lines:\n{log}");
@@ -356,5 +344,5 @@ fn resets_and_error_closes_are_logged_once_in_plain_words() {
         "logged once"
     );
     let out = send(&server.target(), &["-k", "--count", "1"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_status(&out, 0);
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::peer::{self, Misbehaviour};
-use common::{DEADLINE, Server, assert_error, qecho, send, text};
+use common::{DEADLINE, Server, assert_error, assert_status, last_json, qecho, send, text};
 use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -136,8 +136,7 @@ fn ping_on_several_streams_reports_each_and_the_total() {
         &server.target(),
         &["-k", "--streams", "4", "--count", "3", "--interval", "10ms"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = assert_status(&out, 0);
     for stream in 1..=4 {
         for seq in 1..=3 {
             assert!(
@@ -238,14 +237,8 @@ fn bulk_mode_checks_every_byte_and_reports_throughput() {
         &server.target(),
         &["-k", "--bytes", "64MiB", "--streams", "4", "--json"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let stdout = assert_status(&out, 0);
+    let summary: serde_json::Value = last_json(&stdout);
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["ok"], true);
     assert_eq!(summary["sent_bytes"], 64 << 20);
@@ -260,8 +253,7 @@ fn bulk_mode_checks_every_byte_and_reports_throughput() {
     );
 
     let out = send(&server.target(), &["-k", "--duration", "500ms"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = assert_status(&out, 0);
     assert!(
         stdout.contains("every byte intact") && stdout.contains("Gbit/s"),
         "{stdout}"
@@ -279,8 +271,7 @@ fn every_mode_reports_corruption_with_status_1() {
         &target,
         &["-k", "--size", "100", "--count", "2", "--interval", "0s"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = assert_status(&out, 1);
     assert!(
         stdout.contains("seq=1 CORRUPTED: byte 9 differs"),
         "{stdout}"
@@ -311,8 +302,7 @@ fn deadline_ends_any_mode_with_its_summary() {
         &server.target(),
         &["-k", "--interval", "50ms", "--deadline", "400ms"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = assert_status(&out, 0);
     assert!(stdout.contains("0 corrupted, 0% loss"), "{stdout}");
     assert!(started.elapsed() < DEADLINE);
 
@@ -320,8 +310,7 @@ fn deadline_ends_any_mode_with_its_summary() {
         &server.target(),
         &["-k", "--duration", "1h", "--deadline", "300ms"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = assert_status(&out, 0);
     assert!(stdout.contains("interrupted"), "{stdout}");
 }
 
@@ -369,7 +358,7 @@ fn address_family_and_bind() {
     let out = send(&format!("127.0.0.1:{port}"), &["-k", "-6", "--count", "1"]);
     assert_error(&out, 2, &["none of IPv6 (-6)"]);
     let out = send(&format!("localhost:{port}"), &["-k", "-4", "--count", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
 
     // A free port to send from: bind, read it, release it.
     let port_from = std::net::UdpSocket::bind("127.0.0.1:0")
@@ -379,7 +368,7 @@ fn address_family_and_bind() {
         .port();
     let bind = format!("127.0.0.1:{port_from}");
     let out = send(&server.target(), &["-k", "--count", "1", "--bind", &bind]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     assert!(
         text(&out.stdout).contains(&format!("from {bind}")),
         "{}",
@@ -414,13 +403,7 @@ fn datagram_mode_echoes_unreliable_frames() {
             "2s",
         ],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_status(&out, 0);
     for seq in 1..=5 {
         assert!(
             stdout.contains(&format!("datagram seq={seq} time=")),
@@ -458,7 +441,7 @@ fn datagram_mode_echoes_unreliable_frames() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert_eq!(out.status.code(), Some(0));
+    assert_status(&out, 0);
     let echoes = lines
         .iter()
         .filter(|line| line["type"] == "echo" && line["ok"] == true)
@@ -483,14 +466,8 @@ fn connections_mode_opens_many_connections_and_reports_handshakes() {
         &server.target(),
         &["-k", "--connections", "40", "--parallel", "8", "--json"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let stdout = assert_status(&out, 0);
+    let summary: serde_json::Value = last_json(&stdout);
     assert_eq!(summary["mode"], "connections");
     assert_eq!(summary["ok"], 40);
     assert_eq!(summary["failed"], 0);
@@ -553,8 +530,7 @@ fn every_kind_of_broken_echo_is_named() {
 
     let truncating = start(Misbehaviour::Truncate);
     let out = send(&truncating, &args);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = assert_status(&out, 1);
     assert!(
         stdout.contains(
             "seq=1 CORRUPTED: truncated: the server finished the stream after 50 of 100 bytes"
@@ -568,16 +544,14 @@ fn every_kind_of_broken_echo_is_named() {
 
     let duplicating = start(Misbehaviour::Duplicate);
     let out = send(&duplicating, &args);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = assert_status(&out, 1);
     assert!(stdout.contains("CORRUPTED"), "{stdout}");
     assert!(stdout.contains("0 received"), "{stdout}");
 
     let silent = start(Misbehaviour::Silent);
     let started = Instant::now();
     let out = send(&silent, &args);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = assert_status(&out, 1);
     assert!(
         stdout.contains("seq=1 lost: no echo within 500ms"),
         "{stdout}"
@@ -594,10 +568,10 @@ fn every_kind_of_broken_echo_is_named() {
     // Late: a 300 ms echo against a 100 ms timeout is lost; against 2 s it is fine.
     let slow = start(Misbehaviour::Delay(300));
     let out = send(&slow, &["-k", "--count", "1", "--timeout", "100ms"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_status(&out, 1);
     assert!(text(&out.stdout).contains("seq=1 lost: no echo within 100ms"));
     let out = send(&slow, &["-k", "--count", "1", "--timeout", "2s"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_status(&out, 0);
     let rtt_line = text(&out.stdout);
     assert!(
         rtt_line.contains("seq=1 time=3"),

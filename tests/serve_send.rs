@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{DEADLINE, Server, assert_error, qecho, send, text};
+use common::{DEADLINE, Server, assert_error, assert_status, qecho, send, text};
 use std::time::{Duration, Instant};
 
 fn echo_lines(stdout: &str) -> Vec<&str> {
@@ -19,13 +19,7 @@ fn send_insecure_against_the_ephemeral_certificate() {
         &server.target(),
         &["--insecure", "--count", "3", "--interval", "50ms"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_status(&out, 0);
     assert!(
         stdout.contains(&format!("connected to {}", server.addr)),
         "{stdout}"
@@ -75,7 +69,7 @@ fn ipv6_loopback_works() {
     let server = Server::start(&["--listen", "[::1]:0"]);
     assert!(server.addr.is_ipv6());
     let out = send(&server.target(), &["-k", "--count", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     assert_eq!(echo_lines(&text(&out.stdout)).len(), 1);
 }
 
@@ -84,7 +78,7 @@ fn dual_stack_listener_logs_ipv4_clients_as_ipv4() {
     let server = Server::start(&["--listen", "[::]:0"]);
     let target = format!("127.0.0.1:{}", server.addr.port());
     let out = send(&target, &["-k", "--count", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     let opened = server
         .log
         .wait_for("connection 0 from", DEADLINE)
@@ -104,7 +98,7 @@ fn gencert_serve_and_send_with_full_verification() {
         },
         DEADLINE,
     );
-    assert_eq!(gen_out.status.code(), Some(0), "{}", text(&gen_out.stderr));
+    assert_status(&gen_out, 0);
     let fingerprint = common::word_after(&text(&gen_out.stdout), "fingerprint ").to_string();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
@@ -190,7 +184,7 @@ fn alpn_mismatch_is_explained() {
         &server.target(),
         &["-k", "--count", "1", "--alpn", "something-else"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
 }
 
 #[test]
@@ -200,7 +194,7 @@ fn quic_example_alpn_is_accepted_by_default() {
         &server.target(),
         &["-k", "--count", "1", "--alpn", "quic-example"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     assert!(text(&out.stdout).contains("alpn quic-example"));
     assert!(server.log.wait_for("alpn quic-example", DEADLINE).is_some());
 }
@@ -212,8 +206,7 @@ fn size_interval_and_count() {
         &server.target(),
         &["-k", "--size", "10KiB", "--count", "4", "--interval", "0s"],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = assert_status(&out, 0);
     let lines = echo_lines(&stdout);
     assert_eq!(lines.len(), 4, "{stdout}");
     assert!(
@@ -237,7 +230,7 @@ fn size_interval_and_count() {
         &server.target(),
         &["-k", "--count", "3", "--interval", "300ms"],
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_status(&out, 0);
     assert!(
         started.elapsed() >= Duration::from_millis(600),
         "{:?}",
@@ -271,13 +264,7 @@ fn lost_echoes_exit_1_with_the_loss_in_the_summary() {
             "1ms",
         ],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_status(&out, 1);
     assert!(
         stdout.contains("seq=1 lost: no echo within 1ms"),
         "{stdout}"
@@ -288,7 +275,7 @@ fn lost_echoes_exit_1_with_the_loss_in_the_summary() {
     );
     // The server carries on.
     let out = send(&server.target(), &["-k", "--count", "1"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_status(&out, 0);
 }
 
 #[test]
@@ -385,7 +372,7 @@ fn a_killed_client_leaves_the_server_serving_others() {
             &server.target(),
             &["-k", "--count", "2", "--interval", "0s", "--size", "64KiB"],
         );
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_status(&out, 0);
     }
     assert!(server.is_running());
 }

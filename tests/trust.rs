@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEADLINE, Server, assert_error, qecho, run, send, text, word_after};
+use common::{DEADLINE, Server, assert_error, assert_status, qecho, run, send, text, word_after};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ fn gencert(args: &[&str]) -> Output {
 /// Runs `qecho gencert ARGS`, which must succeed; returns the fingerprint it printed.
 fn gencert_ok(args: &[&str]) -> String {
     let out = gencert(args);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     word_after(&text(&out.stdout), "fingerprint ").to_string()
 }
 
@@ -81,7 +81,7 @@ fn a_server_certificate_signed_by_the_ca_verifies_with_send_ca() {
         &server.target(),
         &["--ca", &pki.file("ca/ca.pem"), "--count", "1"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
 
     // Another CA does not vouch for it.
     let other = tempfile::tempdir().unwrap();
@@ -116,7 +116,7 @@ fn mutual_tls_accepts_a_client_signed_by_the_ca_and_logs_who_it_is() {
             "0s",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     let line = server
         .log
         .wait_for("client certificate", DEADLINE)
@@ -244,7 +244,7 @@ fn a_client_certificate_is_harmless_when_the_server_does_not_ask() {
             "1",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn pin_trusts_exactly_the_pinned_certificate() {
         &server.target(),
         &["--pin", &server.fingerprint, "--count", "1"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     assert!(!text(&out.stderr).contains("WARN"), "{}", text(&out.stderr));
 
     // Pinned by another name the certificate does not hold: the pin ignores names.
@@ -274,7 +274,7 @@ fn pin_trusts_exactly_the_pinned_certificate() {
             "1",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
 }
 
 #[test]
@@ -309,7 +309,7 @@ fn pin_with_ca_needs_both_to_hold() {
         &server.target(),
         &["--pin", &server.fingerprint, "--ca", &ca, "--count", "1"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
 
     // The pinned certificate, but not valid for the name asked for.
     let target = format!("localhost:{}", server.addr.port());
@@ -386,7 +386,7 @@ fn keylog_writes_the_secrets_of_both_ends_and_warns() {
             "1",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("--keylog: writing TLS secrets to") && stderr.contains("client.keys"),
@@ -414,7 +414,7 @@ fn sslkeylogfile_is_honoured_and_named_in_the_warning() {
         .arg(server.target())
         .args(["--pin", &server.fingerprint, "--count", "1"]);
     let out = run(command, DEADLINE);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("SSLKEYLOGFILE: writing TLS secrets to") && stderr.contains("env.keys"),
@@ -449,7 +449,7 @@ fn gencert_ca_and_sign_with_never_overwrite_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let ca = path(dir.path(), "ca");
     let out = gencert(&["--ca", "--out", &ca, "--name", "Test CA"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("ca.pem (CA certificate Test CA"),
@@ -477,7 +477,7 @@ fn gencert_ca_and_sign_with_never_overwrite_without_force() {
     let leaf = path(dir.path(), "leaf");
     let args = ["--sign-with", ca.as_str(), "--out", leaf.as_str()];
     let out = gencert(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("server certificate for localhost, 127.0.0.1, ::1, signed by CN=qecho CA"),
@@ -616,7 +616,7 @@ fn insecure_and_pin_work_with_an_old_odd_certificate() {
     let addr = echo_server(&runtime, ODD_CERT, ODD_KEY).to_string();
 
     let out = send(&addr, &["--insecure", "--count", "2", "--interval", "0s"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
     assert!(
         text(&out.stdout).contains("2 sent, 2 received"),
         "{}",
@@ -624,7 +624,7 @@ fn insecure_and_pin_work_with_an_old_odd_certificate() {
     );
 
     let out = send(&addr, &["--pin", &fingerprint, "--count", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_status(&out, 0);
 
     // Verified, it fails as it should, and the error names the certificate.
     let dir = tempfile::tempdir().unwrap();

@@ -221,6 +221,24 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Asserts the exit status, showing both output streams when it is wrong; returns stdout.
+pub fn assert_status(output: &Output, code: i32) -> String {
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    stdout
+}
+
+/// The last line of standard output as JSON: `send --json`'s summary.
+pub fn last_json(stdout: &str) -> serde_json::Value {
+    let last = stdout.lines().last().unwrap_or_else(|| panic!("no output"));
+    serde_json::from_str(last).unwrap_or_else(|err| panic!("not JSON ({err}): {last}"))
+}
+
 /// Asserts an error exit with one paragraph on stderr (no panic, no backtrace) containing every
 /// one of `needles`. Returns stderr.
 pub fn assert_error(output: &Output, code: i32, needles: &[&str]) -> String {
