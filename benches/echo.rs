@@ -41,6 +41,12 @@
 //! (PR_SET_PDEATHSIG). qecho runs from a private copy of the binary, so that a rebuild in the
 //! same tree during the run cannot swap it. Only 127.0.0.1 and port 0 are used.
 
+/// The bulk data, the very pattern qecho's bulk mode sends and checks (there is no library target
+/// to import it from): a pseudo-random block of prime length, repeated.
+#[path = "../src/send/pattern.rs"]
+mod pattern;
+use pattern::Pattern;
+
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr, bail, ensure, eyre};
 use futures::{StreamExt, TryStreamExt};
@@ -1532,7 +1538,9 @@ async fn transfer(stream: ClientStream, pattern: &Pattern, start: u64, bytes: u6
         let mut offset = 0u64;
         while offset < bytes {
             let len = (bytes - offset).min(CHUNK as u64) as usize;
-            writer.write_all(pattern.slice(start + offset, len)).await?;
+            writer
+                .write_all(&pattern.slice(start + offset, len))
+                .await?;
             offset += len as u64;
         }
         writer.shutdown().await?;
@@ -1559,56 +1567,6 @@ async fn transfer(stream: ClientStream, pattern: &Pattern, start: u64, bytes: u6
     };
     tokio::try_join!(write, read)?;
     Ok(())
-}
-
-/// The bulk data: a pseudo-random block of prime length, repeated (as qecho's bulk mode does), so
-/// that any byte's expected value follows from its offset.
-struct Pattern {
-    doubled: Vec<u8>,
-}
-
-impl Pattern {
-    const PERIOD: usize = 1_048_573;
-
-    fn new() -> Pattern {
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        let block: Vec<u8> = (0..Self::PERIOD)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
-        let mut doubled = block.clone();
-        doubled.extend_from_slice(&block);
-        Pattern { doubled }
-    }
-
-    fn start(stream: u32) -> u64 {
-        u64::from(stream) * 7919
-    }
-
-    fn slice(&self, offset: u64, len: usize) -> &[u8] {
-        let at = (offset % Self::PERIOD as u64) as usize;
-        &self.doubled[at..at + len.min(Self::PERIOD)]
-    }
-
-    /// The offset of the first wrong byte, if any.
-    fn check(&self, offset: u64, data: &[u8]) -> Result<(), u64> {
-        let mut done = 0;
-        while done < data.len() {
-            let len = (data.len() - done).min(Self::PERIOD);
-            let expected = self.slice(offset + done as u64, len);
-            let got = &data[done..done + len];
-            if expected != got {
-                let first = expected.iter().zip(got).position(|(a, b)| a != b);
-                return Err(offset + (done + first.unwrap_or(0)) as u64);
-            }
-            done += len;
-        }
-        Ok(())
-    }
 }
 
 /// TLS 1.3 with what s2n-quic's default policy negotiates with itself: secp256r1 and

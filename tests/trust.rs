@@ -574,19 +574,7 @@ iUKIwplZFS/Jg/ZhGqlaI0ixSlT+ojGAzL+DV2dR3oIY6HFsTH5wfq2bOpMTgbUN
 /// A plain s2n-quic echo server inside the test, presenting `cert_pem`, speaking ALPN qecho.
 fn echo_server(runtime: &tokio::runtime::Runtime, cert_pem: &str, key_pem: &str) -> SocketAddr {
     let _entered = runtime.enter();
-    let tls = s2n_quic::provider::tls::default::Server::builder()
-        .with_certificate(cert_pem, key_pem)
-        .and_then(|builder| builder.with_application_protocols(["qecho"]))
-        .and_then(|builder| builder.build())
-        .expect("server tls");
-    let mut server = s2n_quic::Server::builder()
-        .with_tls(tls)
-        .expect("with_tls")
-        .with_io("127.0.0.1:0")
-        .expect("with_io")
-        .start()
-        .expect("start server");
-    let addr = server.local_addr().expect("local addr");
+    let (mut server, addr) = common::peer::server(cert_pem, key_pem);
     runtime.spawn(async move {
         while let Some(mut connection) = server.accept().await {
             tokio::spawn(async move {

@@ -117,14 +117,15 @@ pub enum Misbehaviour {
     Delay(u64),
 }
 
-/// Starts a broken server on 127.0.0.1:0 in the current runtime; returns its address.
-pub fn broken_server(behaviour: Misbehaviour, cert_pem: &str, key_pem: &str) -> SocketAddr {
+/// A server endpoint on 127.0.0.1:0 presenting `cert_pem`, speaking ALPN qecho; what it does
+/// with connections is up to the caller. Must be called inside a tokio runtime.
+pub fn server(cert_pem: &str, key_pem: &str) -> (Server, SocketAddr) {
     let tls = tls::Server::builder()
         .with_certificate(cert_pem, key_pem)
         .and_then(|b| b.with_application_protocols([ALPN]))
         .and_then(|b| b.build())
         .expect("server tls");
-    let mut server = Server::builder()
+    let server = Server::builder()
         .with_tls(tls)
         .expect("with_tls")
         .with_io("127.0.0.1:0")
@@ -132,6 +133,12 @@ pub fn broken_server(behaviour: Misbehaviour, cert_pem: &str, key_pem: &str) -> 
         .start()
         .expect("start server");
     let addr = server.local_addr().expect("local addr");
+    (server, addr)
+}
+
+/// Starts a broken server on 127.0.0.1:0 in the current runtime; returns its address.
+pub fn broken_server(behaviour: Misbehaviour, cert_pem: &str, key_pem: &str) -> SocketAddr {
+    let (mut server, addr) = server(cert_pem, key_pem);
     tokio::spawn(async move {
         while let Some(connection) = server.accept().await {
             tokio::spawn(misbehave(connection, behaviour));
