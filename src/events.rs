@@ -69,6 +69,7 @@ pub struct ConnectionStats {
     pub alpn: Option<String>,
     pub server_name: Option<String>,
     pub cipher_suite: Option<String>,
+    pub key_exchange_group: Option<String>,
     pub handshake: Option<Duration>,
     pub packets_sent: u64,
     pub packets_received: u64,
@@ -192,6 +193,15 @@ impl Subscriber for ConnectionEvents {
         stats.server_name = Some(event.chosen_server_name.to_string());
     }
 
+    fn on_key_exchange_group(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::KeyExchangeGroup,
+    ) {
+        stats.key_exchange_group = Some(event.chosen_group_name.to_string());
+    }
+
     fn on_key_update(
         &mut self,
         stats: &mut ConnectionStats,
@@ -226,8 +236,9 @@ impl Subscriber for ConnectionEvents {
             alpn = stats.alpn.as_deref().unwrap_or("-"),
             server_name = stats.server_name.as_deref().unwrap_or(""),
             cipher_suite = stats.cipher_suite.as_deref().unwrap_or(""),
+            key_exchange_group = stats.key_exchange_group.as_deref().unwrap_or(""),
             quic_version = QUIC_VERSION,
-            "connection {}: handshake complete in {:.3} ms: alpn {}, server name {}, {}, {QUIC_VERSION}",
+            "connection {}: handshake complete in {:.3} ms: alpn {}, server name {}, {}, {}, {QUIC_VERSION}",
             meta.id,
             ms(took),
             stats.alpn.as_deref().unwrap_or("-"),
@@ -236,6 +247,10 @@ impl Subscriber for ConnectionEvents {
                 .cipher_suite
                 .as_deref()
                 .unwrap_or("cipher suite unknown"),
+            stats
+                .key_exchange_group
+                .as_deref()
+                .unwrap_or("key exchange group unknown"),
         );
     }
 

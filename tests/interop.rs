@@ -255,6 +255,31 @@ fn aioquic_client_with_quic_example_alpn() {
     aioquic_client_against_qecho("quic-example");
 }
 
+/// qecho prefers X25519 but must still meet a client that offers only a P-256 key share (as some
+/// stacks and FIPS setups do), and the server's log names the group each side settled on.
+#[test]
+fn aioquic_client_offering_only_p256_and_the_group_logged() {
+    for (groups, logged) in [
+        ("secp256r1", ", secp256r1, QUIC v1"),
+        ("x25519", ", x25519, QUIC v1"),
+    ] {
+        let server = Server::start(&[]);
+        let out = aioquic_client(
+            server.addr,
+            &["--alpn", "qecho", "--count", "2", "--groups", groups],
+        );
+        assert_client_ok(&out, "qecho", 1, 2, 2 * 32);
+        let handshake = server.log.wait_for("handshake complete", LOG_WAIT);
+        assert!(
+            handshake
+                .as_deref()
+                .is_some_and(|line| line.contains(logged)),
+            "offered {groups}: expected {logged:?} in the handshake line:\n{}",
+            server.log.text()
+        );
+    }
+}
+
 /// `aioquic_echo.py server` on 127.0.0.1 port 0; killed when dropped.
 struct AioquicServer {
     child: Child,

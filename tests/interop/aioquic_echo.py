@@ -2,12 +2,14 @@
 """An independent QUIC echo peer built on aioquic, for qecho's interop tests.
 
 client HOST PORT --alpn qecho [--count N] [--size BYTES[,BYTES...]] [--streams K] [--ca FILE]
+       [--groups secp256r1,x25519,...]
     Connects (certificate verification off unless --ca is given; server name "localhost"), opens
     K bidirectional streams at once and on each sends N messages, message i being
     sizes[i % len(sizes)] random bytes. Each echo is read back completely and compared before the
     next message goes out. Then the stream is ended (FIN) and the server must FIN back with no
     extra bytes. Exit 0 only if every byte matched; 1 on a mismatch or missing FIN; 2 on errors
-    (no connection, time-out).
+    (no connection, time-out). --groups sets the key exchange groups offered (by default aioquic
+    offers a key share for each of P-256, P-384 and X25519).
 
 server --host 127.0.0.1 --port 0 --alpn quic-example [--alpn X ...] [--cert F --key F]
     Echoes every bidirectional stream a client opens, data as it arrives, FIN when the client
@@ -286,6 +288,26 @@ async def run_server(args):
     return 0
 
 
+def offer_only(names):
+    """Makes the client offer key shares for exactly these groups. aioquic has no setting for it, so
+    this patches the list its TLS context builds (aioquic 1.x: `Context._supported_groups`)."""
+    from aioquic import tls
+
+    groups = {"secp256r1": tls.Group.SECP256R1, "secp384r1": tls.Group.SECP384R1, "x25519": tls.Group.X25519}
+    unknown = [name for name in names if name not in groups]
+    if unknown:
+        sys.exit(f"--groups: unknown group(s) {unknown}; known: {sorted(groups)}")
+    original_init = tls.Context.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        if not hasattr(self, "_supported_groups"):
+            sys.exit("--groups: this aioquic has no Context._supported_groups to patch")
+        self._supported_groups = [groups[name] for name in names]
+
+    tls.Context.__init__ = init
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -299,6 +321,7 @@ def main():
     client.add_argument("--streams", type=int, default=1)
     client.add_argument("--ca")
     client.add_argument("--server-name", default="localhost")
+    client.add_argument("--groups", type=lambda text: text.split(","), help="key exchange groups to offer")
 
     server = modes.add_parser("server")
     server.add_argument("--host", default="127.0.0.1")
@@ -308,6 +331,8 @@ def main():
     server.add_argument("--key")
 
     args = parser.parse_args()
+    if args.mode == "client" and args.groups:
+        offer_only(args.groups)
     if args.mode == "client":
         if args.count < 1 or args.streams < 1:
             parser.error("--count and --streams must be at least 1")
