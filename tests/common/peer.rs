@@ -28,7 +28,7 @@ pub fn client(cert_pem: &str) -> Client {
     // Per-stream windows below the connection window, as qecho sets them: with s2n-quic's defaults
     // (equal windows) one unread stream would block the whole connection on the client side.
     let limits = s2n_quic::provider::limits::Limits::new()
-        .with_data_window(16 << 20)
+        .with_data_window(8 << 20)
         .and_then(|l| l.with_bidirectional_local_data_window(2 << 20))
         .and_then(|l| l.with_bidirectional_remote_data_window(2 << 20))
         .expect("limits");
