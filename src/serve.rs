@@ -59,6 +59,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         "listening on {local}, alpn {alpn}, certificate {} {fingerprint}",
         tls.origin,
     );
+    if let Some(warning) = endpoint::kernel_buffer_warning() {
+        warn!("{warning}");
+    }
     if let Some(ca) = &tls.client_ca {
         info!(
             "clients must present a certificate signed by --client-ca {} ({})",

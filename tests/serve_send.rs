@@ -376,3 +376,30 @@ fn a_killed_client_leaves_the_server_serving_others() {
     }
     assert!(server.is_running());
 }
+
+/// Linux caps socket buffers silently at net.core.rmem_max/wmem_max; serve says so, with the fix,
+/// exactly when a cap is below the 4 MiB it asks for (stock kernels: 208 KiB).
+#[test]
+fn serve_warns_when_the_kernel_caps_socket_buffers() {
+    let caps: Vec<u64> = ["rmem_max", "wmem_max"]
+        .iter()
+        .filter_map(|name| {
+            let path = format!("/proc/sys/net/core/{name}");
+            std::fs::read_to_string(path).ok()?.trim().parse().ok()
+        })
+        .collect();
+    let capped = caps.iter().any(|&cap| cap < 4 << 20);
+    let server = Server::start(&[]);
+    // One echo first: by then serve has long finished starting up and would have warned.
+    let out = send(&server.target(), &["-k", "--count", "1"]);
+    assert_status(&out, 0);
+    let log = server.log.text();
+    let warned = log.contains("the kernel caps UDP socket buffers");
+    assert_eq!(
+        warned, capped,
+        "caps {caps:?}: a warning is due exactly when one is below 4 MiB; log:\n{log}"
+    );
+    if warned {
+        assert!(log.contains("sysctl -w net.core.rmem_max=4194304"), "{log}");
+    }
+}
