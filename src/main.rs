@@ -24,6 +24,7 @@ use std::process::ExitCode;
 pub const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = match cli::Cli::from_arg_matches(&cli::command().get_matches()) {
         Ok(cli) => cli,
         Err(err) => err.exit(),
@@ -58,6 +59,22 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(report) => fail(report),
+    }
+}
+
+/// At 10 Gbit/s s2n-quic allocates and frees stream and packet buffers of up to a few hundred KiB
+/// many thousand times a second. By default glibc hands the free top of its heap back to the
+/// kernel (past 128 KiB) and serves the largest buffers with fresh mmaps, so the same memory was
+/// faulted in and zeroed again and again (about 6% of the CPU in a profile). Keeping up to 32 MiB:
+/// bulk echo 9.4 -> 13.1 Gbit/s, 100 streams +15% (medians of 4-6 alternating runs), and the same
+/// peak RSS, which is what the memory budget is about.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation thresholds; called before any other thread
+    // exists. A rejected value (return 0) leaves glibc's default, which is merely slower.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
     }
 }
 
