@@ -294,6 +294,50 @@ fn every_mode_reports_corruption_with_status_1() {
     );
 }
 
+/// Bulk mode holds at most 16 MiB unechoed (src/send/bulk.rs): against a server that stops
+/// echoing it must still end, by the server's FIN or by --deadline, and say what came back.
+#[test]
+fn bulk_against_a_truncating_or_silent_server_ends_and_says_so() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (cert, key) = peer::self_signed();
+    let start = |behaviour| {
+        runtime
+            .block_on(async { peer::broken_server(behaviour, &cert, &key) })
+            .to_string()
+    };
+
+    // The echo ends early: the writer is abandoned, whatever it still had to send.
+    let truncating = start(Misbehaviour::Truncate);
+    let started = Instant::now();
+    let out = send(&truncating, &["-k", "--bytes", "64MiB", "--streams", "2"]);
+    assert_error(&out, 1, &["the server finished after echoing"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "no hang");
+
+    // No echo at all: 16 MiB go out, then the writers wait for credit; --deadline ends the run
+    // and the summary shows the shortfall, with status 1: not every byte came back.
+    let silent = start(Misbehaviour::Silent);
+    let started = Instant::now();
+    let out = send(
+        &silent,
+        &["-k", "--bytes", "64MiB", "--deadline", "1s", "--json"],
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "no hang");
+    let summary = last_json(&text(&out.stdout));
+    assert_eq!(summary["echoed_bytes"], 0, "{summary}");
+    let sent = summary["sent_bytes"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        sent > 0 && sent <= 16 << 20,
+        "at most 16 MiB unechoed: {summary}"
+    );
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(out.status.code(), Some(1), "{summary}");
+    assert!(
+        text(&out.stderr).contains("none of them echoed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn deadline_ends_any_mode_with_its_summary() {
     let server = Server::start(&[]);

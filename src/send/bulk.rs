@@ -14,9 +14,17 @@ use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// Bytes handed to the stream per `send` call: big enough that per-call costs vanish.
 const CHUNK: usize = 256 * 1024;
+
+/// Bytes sent but not yet echoed, across all streams. The flow-control windows bound what travels
+/// (8 MiB each way per connection), not what the server holds in its send buffers (2 MiB a
+/// stream): with 100 streams and no cap, a client that sends faster than it can check the echo
+/// made the server buffer up to 77 MiB, and the churn of that memory slowed both ends. Twice the
+/// connection window keeps the path as full as the windows allow.
+const IN_FLIGHT: usize = 16 << 20;
 
 pub struct Options {
     pub bytes: Option<u64>,
@@ -61,12 +69,14 @@ pub async fn run(
     let until = options.duration.map(|duration| started + duration);
 
     let mut problems: Vec<Option<Problem>> = (0..streams).map(|_| None).collect();
+    let in_flight = Semaphore::new(IN_FLIGHT);
     let interrupted = {
         let work = counters.iter().zip(problems.iter_mut()).enumerate().map(
             |(index, (counters, problem))| {
                 let mut handle = handle.clone();
                 let pattern = &pattern;
                 let start = Pattern::start(index as u32 + 1);
+                let in_flight = &in_flight;
                 async move {
                     let result = async {
                         let stream = handle
@@ -74,10 +84,27 @@ pub async fn run(
                             .await
                             .map_err(StreamError::from)?;
                         let (receiver, sender) = stream.split();
-                        let write = write(sender, pattern, start, quota(index), until, counters);
-                        let read = read(receiver, pattern, start, counters);
-                        let (written, read) = tokio::join!(write, read);
-                        read.and(written.map_err(Problem::Stream))
+                        let write = write(
+                            sender,
+                            pattern,
+                            start,
+                            quota(index),
+                            until,
+                            counters,
+                            in_flight,
+                        );
+                        let read = read(receiver, pattern, start, counters, in_flight);
+                        tokio::pin!(write, read);
+                        tokio::select! {
+                            written = &mut write => {
+                                let read = read.await;
+                                read.and(written.map_err(Problem::Stream))
+                            }
+                            // The echo ended first (an error, or the server finished early): no
+                            // more echo will release credit, so the writer is abandoned; the
+                            // summary reports what was sent and what came back.
+                            read = &mut read => read,
+                        }
                     }
                     .await;
                     *problem = result.err();
@@ -127,6 +154,13 @@ pub async fn run(
             }
             None => {}
         }
+    }
+    // Like ping -w: an interrupted run passes if echoes came back intact, fails if none did.
+    if interrupted && total_sent > 0 && total_echoed == 0 {
+        errors.push(format!(
+            "interrupted after sending {total_sent} bytes, none of them echoed: the server \
+             accepts data but does not echo it"
+        ));
     }
     let ok = errors.is_empty();
     output.summary(
@@ -178,6 +212,7 @@ async fn write(
     quota: Option<u64>,
     until: Option<Instant>,
     counters: &Counters,
+    in_flight: &Semaphore,
 ) -> Result<(), StreamError> {
     let mut offset = 0u64;
     loop {
@@ -186,6 +221,10 @@ async fn write(
             break;
         }
         let len = left.min(CHUNK as u64) as usize;
+        // Never closed, so acquiring only waits; the reader gives the credit back.
+        if let Ok(credit) = in_flight.acquire_many(len as u32).await {
+            credit.forget();
+        }
         sender.send(pattern.slice(start + offset, len)).await?;
         offset += len as u64;
         counters.sent.set(offset);
@@ -202,12 +241,14 @@ async fn read(
     pattern: &Pattern,
     start: u64,
     counters: &Counters,
+    in_flight: &Semaphore,
 ) -> Result<(), Problem> {
     let mut offset = 0u64;
     while let Some(chunk) = receiver.receive().await.map_err(Problem::Stream)? {
         pattern
             .check(start + offset, &chunk)
             .map_err(|at| Problem::Corrupted(at - start))?;
+        in_flight.add_permits(chunk.len());
         offset += chunk.len() as u64;
         counters.echoed.set(offset);
     }
