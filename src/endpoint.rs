@@ -94,7 +94,7 @@ const RECEIVE_RING: usize = 512 << 10;
 /// (up to 490 packets lost, srtt up to 4.5 ms, and one run down from 5.5 to 1.8 Gbit/s); at 8 MiB
 /// none was lost in 13 runs, at the same median rate (5.6 and 5.5 Gbit/s).
 const STREAM_WINDOW: u64 = 2 << 20;
-const CONNECTION_WINDOW: u64 = 4 * STREAM_WINDOW;
+pub const CONNECTION_WINDOW: u64 = 4 * STREAM_WINDOW;
 /// Unacknowledged data a stream may queue for sending; bounds an echo stream's memory with the
 /// receive window.
 const SEND_BUFFER: u32 = 2 << 20;
