@@ -66,7 +66,7 @@ fn main() -> ExitCode {
 /// many thousand times a second. By default glibc hands the free top of its heap back to the
 /// kernel (past 128 KiB) and serves the largest buffers with fresh mmaps, so the same memory was
 /// faulted in and zeroed again and again (about 6% of the CPU in a profile). Keeping up to 32 MiB:
-/// bulk echo 9.4 -> 13.1 Gbit/s, 100 streams +15% (medians of 4-6 alternating runs), and the same
+/// bulk echo 10.7 -> 14.3 Gbit/s, 100 streams +15% (medians of 4-6 alternating runs), and the same
 /// peak RSS, which is what the memory budget is about.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
