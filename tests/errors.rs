@@ -152,13 +152,10 @@ fn bad_option_values() {
 
 #[test]
 fn server_that_resets_the_stream() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (cert, key) = common::peer::self_signed();
-    let addr = runtime.block_on(async {
-        common::peer::broken_server(common::peer::Misbehaviour::ResetStream, &cert, &key)
-    });
+    let servers = common::peer::BrokenServers::new();
+    let target = servers.start(common::peer::Misbehaviour::ResetStream);
     let out = send(
-        &addr.to_string(),
+        &target,
         &["-k", "--alpn", "qecho", "--count", "2", "--interval", "0s"],
     );
     let stdout = assert_status(&out, 1);
@@ -178,13 +175,10 @@ fn server_that_resets_the_stream() {
 
 #[test]
 fn server_that_closes_the_connection() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (cert, key) = common::peer::self_signed();
-    let addr = runtime.block_on(async {
-        common::peer::broken_server(common::peer::Misbehaviour::CloseConnection, &cert, &key)
-    });
+    let servers = common::peer::BrokenServers::new();
+    let target = servers.start(common::peer::Misbehaviour::CloseConnection);
     let out = send(
-        &addr.to_string(),
+        &target,
         &["-k", "--alpn", "qecho", "--count", "3", "--interval", "0s"],
     );
     let stderr = assert_error(

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::peer::{self, Misbehaviour};
+use common::peer::{self, BrokenServers, Misbehaviour};
 use common::{DEADLINE, Server, assert_error, assert_status, last_json, qecho, send, text};
 use std::io::{Read, Write};
 use std::process::Stdio;
@@ -262,10 +262,8 @@ fn bulk_mode_checks_every_byte_and_reports_throughput() {
 
 #[test]
 fn every_mode_reports_corruption_with_status_1() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (cert, key) = peer::self_signed();
-    let addr = runtime.block_on(async { peer::broken_server(Misbehaviour::Corrupt, &cert, &key) });
-    let target = addr.to_string();
+    let servers = BrokenServers::new();
+    let target = servers.start(Misbehaviour::Corrupt);
 
     let out = send(
         &target,
@@ -294,17 +292,13 @@ fn every_mode_reports_corruption_with_status_1() {
     );
 }
 
-/// Bulk mode holds at most 8 MiB unechoed, one connection window (src/send/bulk.rs): against a server that stops
-/// echoing it must still end, by the server's FIN or by --deadline, and say what came back.
+/// Bulk mode holds at most 8 MiB unechoed, one connection window (src/send/bulk.rs): against a
+/// server that stops echoing it must still end, by the server's FIN or by --deadline, and say what
+/// came back.
 #[test]
 fn bulk_against_a_truncating_or_silent_server_ends_and_says_so() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (cert, key) = peer::self_signed();
-    let start = |behaviour| {
-        runtime
-            .block_on(async { peer::broken_server(behaviour, &cert, &key) })
-            .to_string()
-    };
+    let servers = BrokenServers::new();
+    let start = |behaviour| servers.start(behaviour);
 
     // The echo ends early: the writer is abandoned, whatever it still had to send.
     let truncating = start(Misbehaviour::Truncate);
@@ -496,10 +490,9 @@ fn datagram_mode_echoes_unreliable_frames() {
 #[test]
 fn datagram_mode_against_a_server_without_datagrams() {
     // The test peer does not negotiate RFC 9221 datagrams.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (cert, key) = peer::self_signed();
-    let addr = runtime.block_on(async { peer::broken_server(Misbehaviour::Corrupt, &cert, &key) });
-    let out = send(&addr.to_string(), &["-k", "--datagram", "--count", "1"]);
+    let servers = BrokenServers::new();
+    let target = servers.start(Misbehaviour::Corrupt);
+    let out = send(&target, &["-k", "--datagram", "--count", "1"]);
     assert_error(&out, 2, &["does not accept", "DATAGRAM", "RFC 9221"]);
 }
 
@@ -553,13 +546,8 @@ fn connections_mode_opens_many_connections_and_reports_handshakes() {
 /// status, and never a hang past --timeout.
 #[test]
 fn every_kind_of_broken_echo_is_named() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (cert, key) = peer::self_signed();
-    let start = |behaviour| {
-        runtime
-            .block_on(async { peer::broken_server(behaviour, &cert, &key) })
-            .to_string()
-    };
+    let servers = BrokenServers::new();
+    let start = |behaviour| servers.start(behaviour);
     let args = [
         "-k",
         "--count",

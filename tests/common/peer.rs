@@ -136,6 +136,28 @@ pub fn server(cert_pem: &str, key_pem: &str) -> (Server, SocketAddr) {
     (server, addr)
 }
 
+/// Broken servers for a test: one runtime that keeps them all running, and one certificate.
+pub struct BrokenServers {
+    runtime: tokio::runtime::Runtime,
+    cert: String,
+    key: String,
+}
+
+impl BrokenServers {
+    pub fn new() -> Self {
+        let (cert, key) = self_signed();
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        BrokenServers { runtime, cert, key }
+    }
+
+    /// Starts a server that does `behaviour`; returns its address as `qecho send` takes it.
+    pub fn start(&self, behaviour: Misbehaviour) -> String {
+        self.runtime
+            .block_on(async { broken_server(behaviour, &self.cert, &self.key) })
+            .to_string()
+    }
+}
+
 /// Starts a broken server on 127.0.0.1:0 in the current runtime; returns its address.
 pub fn broken_server(behaviour: Misbehaviour, cert_pem: &str, key_pem: &str) -> SocketAddr {
     let (mut server, addr) = server(cert_pem, key_pem);
