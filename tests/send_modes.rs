@@ -330,6 +330,25 @@ fn bulk_against_a_truncating_or_silent_server_ends_and_says_so() {
         "{}",
         text(&out.stderr)
     );
+
+    // Without --deadline, --timeout bounds the wait for an echo that makes no progress.
+    let started = Instant::now();
+    let out = send(&silent, &["-k", "--bytes", "64MiB", "--timeout", "500ms"]);
+    assert_error(
+        &out,
+        1,
+        &[
+            "no echo for 500ms",
+            "bytes sent and not yet echoed",
+            "stopped echoing",
+        ],
+    );
+    assert!(
+        !text(&out.stderr).contains("the server finished"),
+        "a stall is not a FIN: {}",
+        text(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "no hang");
 }
 
 #[test]

@@ -31,6 +31,8 @@ pub struct Options {
     pub bytes: Option<u64>,
     pub duration: Option<Duration>,
     pub streams: u32,
+    /// `--timeout`: how long the echo may make no progress while bytes are outstanding.
+    pub timeout: Duration,
 }
 
 /// One stream's progress, shared with the progress line.
@@ -71,6 +73,7 @@ pub async fn run(
 
     let mut problems: Vec<Option<Problem>> = (0..streams).map(|_| None).collect();
     let in_flight = Semaphore::new(IN_FLIGHT);
+    let mut stalled = None;
     let interrupted = {
         let work = counters.iter().zip(problems.iter_mut()).enumerate().map(
             |(index, (counters, problem))| {
@@ -116,6 +119,10 @@ pub async fn run(
         tokio::select! {
             _ = futures::future::join_all(work) => false,
             _ = progress => false,
+            outstanding = stall(&counters, options.timeout) => {
+                stalled = Some(outstanding);
+                false
+            }
             _ = stop => true,
         }
     };
@@ -146,7 +153,10 @@ pub async fn run(
                 "stream {stream_no}: {}",
                 explain::stream_failed(err, "the server")
             )),
-            None if !interrupted && counters.echoed.get() != counters.sent.get() => {
+            None if !interrupted
+                && stalled.is_none()
+                && counters.echoed.get() != counters.sent.get() =>
+            {
                 errors.push(format!(
                     "stream {stream_no}: the server finished after echoing {} of {} bytes",
                     counters.echoed.get(),
@@ -155,6 +165,13 @@ pub async fn run(
             }
             None => {}
         }
+    }
+    if let Some(outstanding) = stalled {
+        errors.push(format!(
+            "no echo for {} with {outstanding} bytes sent and not yet echoed: the server stopped \
+             echoing (a longer --timeout waits longer)",
+            humantime::format_duration(options.timeout)
+        ));
     }
     // Like ping -w: an interrupted run passes if echoes came back intact, fails if none did.
     if interrupted && total_sent > 0 && total_echoed == 0 {
@@ -255,6 +272,30 @@ async fn read(
     }
     counters.echo_done.set(Some(Instant::now()));
     Ok(())
+}
+
+/// Completes when bytes are outstanding and no echo has come back for `timeout`, with the number
+/// of bytes outstanding; never completes while the echo keeps up. Checked a few times per
+/// `timeout`, so a stall is reported within 1.25 x `timeout`.
+async fn stall(counters: &[Counters], timeout: Duration) -> u64 {
+    let totals = || {
+        counters.iter().fold((0u64, 0u64), |(sent, echoed), c| {
+            (sent + c.sent.get(), echoed + c.echoed.get())
+        })
+    };
+    let tick = (timeout / 4).max(Duration::from_millis(1));
+    let mut last_echoed = totals().1;
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        let (sent, echoed) = totals();
+        if echoed != last_echoed || sent == echoed {
+            last_echoed = echoed;
+            since = Instant::now();
+        } else if since.elapsed() >= timeout {
+            return sent - echoed;
+        }
+    }
 }
 
 /// Prints a progress line once a second while standard error is a terminal; never completes.

@@ -85,6 +85,7 @@ impl SessionMode {
                 bytes: args.bytes.map(|size| size.0),
                 duration: args.duration,
                 streams: args.streams,
+                timeout: args.timeout,
             }));
         }
         Ok(Self::Ping(ping::Options {
