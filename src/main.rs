@@ -56,6 +56,9 @@ fn main() -> ExitCode {
             cli::Command::GenerateDocs(args) => docs::generate(&args.root),
         }
     });
+    // The work is done. Dropping the runtime would wait for its blocking threads, and one may sit
+    // in a read of a terminal or an open pipe (pipe mode's stdin) until the user presses Enter.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(report) => fail(report),

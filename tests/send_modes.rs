@@ -293,10 +293,10 @@ fn every_mode_reports_corruption_with_status_1() {
 }
 
 /// Bulk mode holds at most 8 MiB unechoed, one connection window (src/send/bulk.rs): against a
-/// server that stops echoing it must still end, by the server's FIN or by --deadline, and say what
-/// came back.
+/// server that stops echoing it must still end, by the server's FIN, by --deadline or by
+/// --timeout, and say what came back. Pipe mode too, by --timeout.
 #[test]
-fn bulk_against_a_truncating_or_silent_server_ends_and_says_so() {
+fn streaming_modes_against_a_truncating_or_silent_server_end_and_say_so() {
     let servers = BrokenServers::new();
     let start = |behaviour| servers.start(behaviour);
 
@@ -347,6 +347,29 @@ fn bulk_against_a_truncating_or_silent_server_ends_and_says_so() {
         !text(&out.stderr).contains("the server finished"),
         "a stall is not a FIN: {}",
         text(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "no hang");
+
+    // Pipe mode, input still open (more may come), what was sent not echoed: --timeout ends it.
+    // (At end of input the silent server finishes too, which pipe mode reports as missing bytes.)
+    let mut command = qecho();
+    command
+        .args(["send", &silent, "-k", "-", "--timeout", "500ms"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"hello, is anyone echoing?\n").unwrap();
+    let status = common::wait_with_deadline(&mut child, Duration::from_secs(20));
+    drop(input);
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no echo for 500ms with 26 bytes sent and not yet echoed"),
+        "{stderr}"
     );
     assert!(started.elapsed() < Duration::from_secs(20), "no hang");
 }

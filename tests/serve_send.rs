@@ -307,6 +307,43 @@ fn ctrl_c_prints_the_summary() {
     assert!(summary.contains("0 corrupted, 0% loss"), "{summary}");
 }
 
+/// Pipe mode reads standard input on one of tokio's blocking threads; Ctrl-C must end it at once
+/// even while the input is still open (a terminal, or a pipe whose writer is idle).
+#[test]
+fn ctrl_c_ends_pipe_mode_with_its_input_still_open() {
+    let server = Server::start(&[]);
+    let mut command = qecho();
+    command.args(["send", &server.target(), "-k", "-"]);
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, b"ping\n").unwrap();
+    let stdout = common::Log::follow_pub(child.stdout.take().unwrap());
+    assert!(
+        stdout.wait_for("ping", DEADLINE).is_some(),
+        "no echo: {}",
+        stdout.text()
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = common::wait_with_deadline(&mut child, DEADLINE);
+    drop(input);
+    assert!(
+        exit.is_some(),
+        "send did not exit on SIGINT while its input was open"
+    );
+    let mut stderr = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
 #[test]
 fn serve_exits_0_on_sigterm_and_closes_connections() {
     let server = Server::start(&[]);

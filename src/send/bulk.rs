@@ -116,10 +116,15 @@ pub async fn run(
             },
         );
         let progress = progress(&counters, started, output.is_json());
+        let totals = || {
+            counters.iter().fold((0, 0), |(sent, echoed), c| {
+                (sent + c.sent.get(), echoed + c.echoed.get())
+            })
+        };
         tokio::select! {
             _ = futures::future::join_all(work) => false,
             _ = progress => false,
-            outstanding = stall(&counters, options.timeout) => {
+            outstanding = super::stall(totals, options.timeout) => {
                 stalled = Some(outstanding);
                 false
             }
@@ -272,30 +277,6 @@ async fn read(
     }
     counters.echo_done.set(Some(Instant::now()));
     Ok(())
-}
-
-/// Completes when bytes are outstanding and no echo has come back for `timeout`, with the number
-/// of bytes outstanding; never completes while the echo keeps up. Checked a few times per
-/// `timeout`, so a stall is reported within 1.25 x `timeout`.
-async fn stall(counters: &[Counters], timeout: Duration) -> u64 {
-    let totals = || {
-        counters.iter().fold((0u64, 0u64), |(sent, echoed), c| {
-            (sent + c.sent.get(), echoed + c.echoed.get())
-        })
-    };
-    let tick = (timeout / 4).max(Duration::from_millis(1));
-    let mut last_echoed = totals().1;
-    let mut since = Instant::now();
-    loop {
-        tokio::time::sleep(tick).await;
-        let (sent, echoed) = totals();
-        if echoed != last_echoed || sent == echoed {
-            last_echoed = echoed;
-            since = Instant::now();
-        } else if since.elapsed() >= timeout {
-            return sent - echoed;
-        }
-    }
 }
 
 /// Prints a progress line once a second while standard error is a terminal; never completes.

@@ -142,7 +142,7 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
     output.connected(&session);
     match mode {
         SessionMode::Ping(options) => ping::run(session, options, &output, stop).await,
-        SessionMode::Pipe => pipe::run(session, &output, stop).await,
+        SessionMode::Pipe => pipe::run(session, args.timeout, &output, stop).await,
         SessionMode::Bulk(options) => bulk::run(session, options, &output, stop).await,
         SessionMode::Datagram(options) => datagram::run(session, options, &output, stop).await,
     }
@@ -206,6 +206,26 @@ fn payload(args: &SendArgs) -> Result<ping::Payload> {
 async fn wait_for_next(sent_at: std::time::Instant, interval: Duration) {
     if !interval.is_zero() {
         tokio::time::sleep_until(tokio::time::Instant::from_std(sent_at + interval)).await;
+    }
+}
+
+/// For the streaming modes (bulk, pipe): completes when bytes are outstanding and no echo has come
+/// back for `timeout`, with the number of bytes outstanding; never while the echo keeps up or
+/// nothing is outstanding. `totals` gives (sent, echoed) so far. Checked four times per `timeout`,
+/// so a stall is reported within 1.25 x `timeout`.
+async fn stall(totals: impl Fn() -> (u64, u64), timeout: Duration) -> u64 {
+    let tick = (timeout / 4).max(Duration::from_millis(1));
+    let mut last_echoed = totals().1;
+    let mut since = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        let (sent, echoed) = totals();
+        if echoed != last_echoed || sent == echoed {
+            last_echoed = echoed;
+            since = std::time::Instant::now();
+        } else if since.elapsed() >= timeout {
+            return sent - echoed;
+        }
     }
 }
 

@@ -11,9 +11,10 @@ use crate::explain;
 use bytes::Bytes;
 use color_eyre::eyre::{Result, eyre};
 use serde_json::json;
+use std::cell::Cell;
 use std::future::Future;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -36,6 +37,7 @@ const IN_FLIGHT: usize = 256;
 
 pub async fn run(
     session: Session,
+    timeout: Duration,
     output: &Output,
     stop: impl Future<Output = ()>,
 ) -> Result<ExitCode> {
@@ -53,6 +55,9 @@ pub async fn run(
         .split();
     let started = Instant::now();
     let (sent_tx, mut sent_rx) = mpsc::channel::<Bytes>(IN_FLIGHT);
+    // Totals for the stall check; `sent` counts what went to the stream, `echoed` what matched.
+    let (total_sent, total_echoed) = (Cell::new(0u64), Cell::new(0u64));
+    let total_sent = &total_sent;
 
     let send_input = async move {
         let mut stdin = tokio::io::stdin();
@@ -79,6 +84,7 @@ pub async fn run(
                 ))
             })?;
             sent += read as u64;
+            total_sent.set(sent);
         }
         sender
             .finish()
@@ -125,6 +131,7 @@ pub async fn run(
                 got = &got[len..];
                 expected = expected.slice(len..);
                 echoed += len as u64;
+                total_echoed.set(echoed);
             }
         }
         stdout
@@ -134,8 +141,18 @@ pub async fn run(
         Ok::<u64, Failure>(echoed)
     };
 
+    let totals = || (total_sent.get(), total_echoed.get());
     let result = tokio::select! {
         (sent, echoed) = async { tokio::join!(send_input, check_echo) } => Some((sent, echoed)),
+        outstanding = super::stall(totals, timeout) => {
+            crate::print_error(&eyre!(
+                "no echo for {} with {outstanding} bytes sent and not yet echoed: {remote} \
+                 stopped echoing (a longer --timeout waits longer)",
+                humantime::format_duration(timeout)
+            ));
+            session.close().await;
+            return Ok(ExitCode::from(1));
+        }
         _ = stop => None,
     };
     let elapsed = started.elapsed();
