@@ -119,7 +119,7 @@ pub fn stream_failed(error: &StreamError, peer: &str) -> String {
     match *error {
         StreamError::StreamReset { error, .. } => {
             format!(
-                "the {peer} reset the stream (application error code {})",
+                "{peer} reset the stream (application error code {})",
                 u64::from(error)
             )
         }

@@ -99,14 +99,22 @@ pub async fn run(
                         );
                         let read = read(receiver, pattern, start, counters, in_flight);
                         tokio::pin!(write, read);
+                        // The echo decides. Once it has ended (an error, or the server
+                        // finished early) no more echo will release credit, so the writer is
+                        // abandoned; and a write that failed because the server stopped reading
+                        // after finishing early is no news. Either way the summary reports what
+                        // was sent and what came back.
                         tokio::select! {
                             written = &mut write => {
                                 let read = read.await;
-                                read.and(written.map_err(Problem::Stream))
+                                let truncated =
+                                    read.is_ok() && counters.echoed.get() < counters.sent.get();
+                                if truncated {
+                                    read
+                                } else {
+                                    read.and(written.map_err(Problem::Stream))
+                                }
                             }
-                            // The echo ended first (an error, or the server finished early): no
-                            // more echo will release credit, so the writer is abandoned; the
-                            // summary reports what was sent and what came back.
                             read = &mut read => read,
                         }
                     }
