@@ -64,7 +64,7 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -s i -l interval -d 'T
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s c -l count -d 'Stop after this many echoes [default: run until Ctrl-C]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s m -l message -d 'Text to send in every message [default: "qecho seq=N", with the sequence number]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s s -l size -d 'Send generated messages of this size instead (bytes, or with a unit: 1400, 64KiB, 1MB). Each message differs from the one before, so a stale echo cannot pass as a fresh one' -r
-complete -c qecho -n "__fish_qecho_using_subcommand send" -s W -l timeout -d 'How long to wait for each echo before counting it as lost (humantime). In bulk mode, how long the echo may make no progress before the run fails' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s W -l timeout -d 'How long to wait for each echo before counting it as lost (humantime). In bulk and pipe mode, how long the echo may make no progress before the run fails' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l connect-timeout -d 'How long to wait for the QUIC handshake with each address (humantime)' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l server-name -d 'Name to check the server\'s certificate against, also sent as SNI [default: the host part of ADDR]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l ca -d 'Trust this certificate (PEM): a CA, or the server\'s own self-signed certificate such as `qecho gencert` writes. Without it, the system\'s trusted roots are used' -r -F

@@ -235,8 +235,8 @@ pub struct SendArgs {
     #[arg(short, long, value_name = "BYTES")]
     pub size: Option<ByteSize>,
 
-    /// How long to wait for each echo before counting it as lost (humantime). In bulk mode, how long
-    /// the echo may make no progress before the run fails.
+    /// How long to wait for each echo before counting it as lost (humantime). In bulk and pipe mode,
+    /// how long the echo may make no progress before the run fails.
     #[arg(short = 'W', long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 
