@@ -294,11 +294,7 @@ fn ctrl_c_prints_the_summary() {
         "no echoes: {}",
         stdout.text()
     );
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::signal(&child, "INT");
     let exit = common::wait_with_deadline(&mut child, DEADLINE).expect("send exits on SIGINT");
     let summary = stdout
         .wait_for(" sent, ", DEADLINE)
@@ -328,11 +324,7 @@ fn ctrl_c_ends_pipe_mode_with_its_input_still_open() {
         "no echo: {}",
         stdout.text()
     );
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::signal(&child, "INT");
     let exit = common::wait_with_deadline(&mut child, DEADLINE);
     drop(input);
     assert!(

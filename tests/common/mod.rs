@@ -47,6 +47,15 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8
     })
 }
 
+/// Sends `child` the signal NAME (`TERM`, `INT`), as a user's `kill` or Ctrl-C would.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
 /// Waits for `child` until `limit`; kills it and returns `None` if it is still running then.
 pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
@@ -175,11 +184,7 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(mut self) -> (ExitStatus, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        signal(&self.child, "TERM");
         let exit =
             wait_with_deadline(&mut self.child, DEADLINE).expect("server exits after SIGTERM");
         (exit, self.log.text())
