@@ -124,16 +124,11 @@ pub async fn run(
             },
         );
         let progress = progress(&counters, started, output.is_json());
-        let totals = || {
-            counters.iter().fold((0, 0), |(sent, echoed), c| {
-                (sent + c.sent.get(), echoed + c.echoed.get())
-            })
-        };
         tokio::select! {
             _ = futures::future::join_all(work) => false,
             _ = progress => false,
-            outstanding = super::stall(totals, options.timeout) => {
-                stalled = Some(outstanding);
+            why = super::stall(|| totals(&counters), options.timeout, "the server") => {
+                stalled = Some(why);
                 false
             }
             _ = stop => true,
@@ -141,8 +136,7 @@ pub async fn run(
     };
     session.close().await;
 
-    let total_sent: u64 = counters.iter().map(|c| c.sent.get()).sum();
-    let total_echoed: u64 = counters.iter().map(|c| c.echoed.get()).sum();
+    let (total_sent, total_echoed) = totals(&counters);
     let last = |done: fn(&Counters) -> Option<Instant>| {
         counters
             .iter()
@@ -179,13 +173,7 @@ pub async fn run(
             None => {}
         }
     }
-    if let Some(outstanding) = stalled {
-        errors.push(format!(
-            "no echo for {} with {outstanding} bytes sent and not yet echoed: the server stopped \
-             echoing (a longer --timeout waits longer)",
-            humantime::format_duration(options.timeout)
-        ));
-    }
+    errors.extend(stalled);
     // Like ping -w: an interrupted run passes if echoes came back intact, fails if none did.
     if interrupted && total_sent > 0 && total_echoed == 0 {
         errors.push(format!(
@@ -287,6 +275,13 @@ async fn read(
     Ok(())
 }
 
+/// Bytes (sent, echoed) over all streams so far.
+fn totals(counters: &[Counters]) -> (u64, u64) {
+    counters.iter().fold((0, 0), |(sent, echoed), c| {
+        (sent + c.sent.get(), echoed + c.echoed.get())
+    })
+}
+
 /// Prints a progress line once a second while standard error is a terminal; never completes.
 async fn progress(counters: &[Counters], started: Instant, json: bool) {
     if json || !std::io::stderr().is_terminal() {
@@ -299,8 +294,7 @@ async fn progress(counters: &[Counters], started: Instant, json: bool) {
     let mut last_echoed = 0u64;
     loop {
         tick.tick().await;
-        let sent: u64 = counters.iter().map(|c| c.sent.get()).sum();
-        let echoed: u64 = counters.iter().map(|c| c.echoed.get()).sum();
+        let (sent, echoed) = totals(counters);
         let rate = (echoed - last_echoed) as f64 * 8.0 / 1e9;
         last_echoed = echoed;
         eprintln!(

@@ -210,10 +210,10 @@ async fn wait_for_next(sent_at: std::time::Instant, interval: Duration) {
 }
 
 /// For the streaming modes (bulk, pipe): completes when bytes are outstanding and no echo has come
-/// back for `timeout`, with the number of bytes outstanding; never while the echo keeps up or
-/// nothing is outstanding. `totals` gives (sent, echoed) so far. Checked four times per `timeout`,
-/// so a stall is reported within 1.25 x `timeout`.
-async fn stall(totals: impl Fn() -> (u64, u64), timeout: Duration) -> u64 {
+/// back from `peer` for `timeout`, with the sentence that says so; never while the echo keeps up
+/// or nothing is outstanding. `totals` gives (sent, echoed) so far. Checked four times per
+/// `timeout`, so a stall is reported within 1.25 x `timeout`.
+async fn stall(totals: impl Fn() -> (u64, u64), timeout: Duration, peer: &str) -> String {
     let tick = (timeout / 4).max(Duration::from_millis(1));
     let mut last_echoed = totals().1;
     let mut since = std::time::Instant::now();
@@ -224,7 +224,12 @@ async fn stall(totals: impl Fn() -> (u64, u64), timeout: Duration) -> u64 {
             last_echoed = echoed;
             since = std::time::Instant::now();
         } else if since.elapsed() >= timeout {
-            return sent - echoed;
+            return format!(
+                "no echo for {} with {} bytes sent and not yet echoed: {peer} stopped echoing (a \
+                 longer --timeout waits longer)",
+                humantime::format_duration(timeout),
+                sent - echoed
+            );
         }
     }
 }

@@ -55,13 +55,13 @@ pub async fn run(
         .split();
     let started = Instant::now();
     let (sent_tx, mut sent_rx) = mpsc::channel::<Bytes>(IN_FLIGHT);
-    // Totals for the stall check; `sent` counts what went to the stream, `echoed` what matched.
+    // Bytes that went to the stream, and bytes that came back matching; the stall check reads them
+    // while the transfer runs.
     let (total_sent, total_echoed) = (Cell::new(0u64), Cell::new(0u64));
     let total_sent = &total_sent;
 
     let send_input = async move {
         let mut stdin = tokio::io::stdin();
-        let mut sent = 0u64;
         loop {
             let mut buffer = vec![0u8; CHUNK];
             let read = stdin
@@ -83,18 +83,16 @@ pub async fn run(
                     explain::stream_failed(&err, "the server")
                 ))
             })?;
-            sent += read as u64;
-            total_sent.set(sent);
+            total_sent.set(total_sent.get() + read as u64);
         }
         sender
             .finish()
             .map_err(|err| echo_problem(eyre!("cannot finish the stream: {err}")))?;
-        Ok::<u64, Failure>(sent)
+        Ok::<u64, Failure>(total_sent.get())
     };
 
     let check_echo = async {
         let mut stdout = tokio::io::stdout();
-        let mut echoed = 0u64;
         let mut expected = Bytes::new();
         while let Some(chunk) = receiver.receive().await.map_err(|err| {
             echo_problem(eyre!(
@@ -112,7 +110,7 @@ pub async fn run(
                     expected = sent_rx.recv().await.ok_or_else(|| {
                         echo_problem(eyre!(
                             "{remote} echoed more than was sent: {} bytes and counting",
-                            echoed + got.len() as u64
+                            total_echoed.get() + got.len() as u64
                         ))
                     })?;
                 }
@@ -125,31 +123,27 @@ pub async fn run(
                         .unwrap_or(0);
                     return Err(echo_problem(eyre!(
                         "the echo from {remote} differs from what was sent at byte {}",
-                        echoed + at as u64
+                        total_echoed.get() + at as u64
                     )));
                 }
                 got = &got[len..];
                 expected = expected.slice(len..);
-                echoed += len as u64;
-                total_echoed.set(echoed);
+                total_echoed.set(total_echoed.get() + len as u64);
             }
         }
         stdout
             .flush()
             .await
             .map_err(|err| local_problem(eyre!("cannot write standard output: {err}")))?;
-        Ok::<u64, Failure>(echoed)
+        Ok::<u64, Failure>(total_echoed.get())
     };
 
     let totals = || (total_sent.get(), total_echoed.get());
+    let peer = remote.to_string();
     let result = tokio::select! {
         (sent, echoed) = async { tokio::join!(send_input, check_echo) } => Some((sent, echoed)),
-        outstanding = super::stall(totals, timeout) => {
-            crate::print_error(&eyre!(
-                "no echo for {} with {outstanding} bytes sent and not yet echoed: {remote} \
-                 stopped echoing (a longer --timeout waits longer)",
-                humantime::format_duration(timeout)
-            ));
+        why = super::stall(totals, timeout, &peer) => {
+            crate::print_error(&eyre!(why));
             session.close().await;
             return Ok(ExitCode::from(1));
         }
