@@ -73,7 +73,11 @@ pub struct ConnectionStats {
     pub handshake: Option<Duration>,
     pub packets_sent: u64,
     pub packets_received: u64,
+    /// Lost packets that carried data or acknowledgements: the path's loss.
     pub packets_lost: u64,
+    /// Lost path MTU probes, kept apart: a probe larger than the path carries is expected to be
+    /// lost (that is how the largest packet size is found), and is no sign of loss on the path.
+    pub mtu_probes_lost: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub smoothed_rtt: Duration,
@@ -119,10 +123,11 @@ impl HandshakeVerdict {
 
 impl ConnectionStats {
     /// "srtt 0.312 ms, min rtt 0.101 ms, rttvar 0.080 ms, packets sent 40 / received 38 / lost 0,
-    /// cwnd 12000 bytes, bytes sent 4800 / received 4600".
+    /// cwnd 12000 bytes, bytes sent 4800 / received 4600", with "MTU probes lost N" after the
+    /// loss when there were some.
     pub fn summary(&self) -> String {
         format!(
-            "srtt {:.3} ms, min rtt {:.3} ms, rttvar {:.3} ms, packets sent {} / received {} / lost {}, \
+            "srtt {:.3} ms, min rtt {:.3} ms, rttvar {:.3} ms, packets sent {} / received {} / lost {}{}, \
              cwnd {} bytes, bytes sent {} / received {}",
             ms(self.smoothed_rtt),
             ms(self.min_rtt),
@@ -130,6 +135,10 @@ impl ConnectionStats {
             self.packets_sent,
             self.packets_received,
             self.packets_lost,
+            match self.mtu_probes_lost {
+                0 => String::new(),
+                n => format!(", MTU probes lost {n}"),
+            },
             self.congestion_window,
             self.bytes_sent,
             self.bytes_received
@@ -299,7 +308,11 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::PacketLost,
     ) {
-        stats.packets_lost += 1;
+        if event.is_mtu_probe {
+            stats.mtu_probes_lost += 1;
+        } else {
+            stats.packets_lost += 1;
+        }
         debug!(
             conn = meta.id,
             "connection {}: packet lost ({} bytes{})",
@@ -386,6 +399,7 @@ impl Subscriber for ConnectionEvents {
             packets_sent = stats.packets_sent,
             packets_received = stats.packets_received,
             packets_lost = stats.packets_lost,
+            mtu_probes_lost = stats.mtu_probes_lost,
             congestion_window = stats.congestion_window,
             bytes_sent = stats.bytes_sent,
             bytes_received = stats.bytes_received,
