@@ -144,11 +144,16 @@ pub struct GenerateDocsArgs {
 #[derive(Debug, Args)]
 pub struct AlpnArgs {
     /// Application protocol (ALPN) to speak; repeat the flag for several, in order of preference.
-    /// The default covers qecho and the classic quic-go echo example.
+    /// The default covers qecho and quic-go's echo example, both as it is today
+    /// (quic-echo-example) and in its classic form (quic-example).
     #[arg(
         long = "alpn",
         value_name = "PROTO",
-        default_values_t = ["qecho".to_string(), "quic-example".to_string()]
+        default_values_t = [
+            "qecho".to_string(),
+            "quic-echo-example".to_string(),
+            "quic-example".to_string(),
+        ]
     )]
     pub protocols: Vec<String>,
 }

@@ -193,7 +193,7 @@ fn long_help_has_defaults_units_and_examples() {
             "serve",
             &[
                 "[default: 127.0.0.1:9999]",
-                "[default: qecho quic-example]",
+                "[default: qecho quic-echo-example quic-example]",
                 "Examples:",
             ][..],
         ),

@@ -174,7 +174,7 @@ fn alpn_mismatch_is_explained() {
         &[
             "no QUIC answer",
             "within 1s",
-            "qecho, quic-example",
+            "qecho, quic-echo-example, quic-example",
             "--alpn",
         ],
     );

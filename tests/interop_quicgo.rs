@@ -1,0 +1,179 @@
+//! Interop with quic-go, the stack of the echo example qecho descends from: its two halves
+//! (`tests/interop/quicgo_echo/main.go`, as close to quic-go's `example/echo` as a split allows)
+//! against `qecho serve` and `qecho send`, with qecho's default ALPNs and no other flags.
+//!
+//! The Go program is built on first use from Debian's packages of Go and quic-go 0.29
+//! (`apt-get install golang-go golang-github-lucas-clemente-quic-go-dev`; no network needed).
+//! Without them these tests fail and say what to install: they never skip.
+
+mod common;
+
+use common::{DEADLINE, Log, Server, assert_status, send, text, word_after};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/quicgo_echo");
+
+/// Where Debian installs Go library sources; quic-go is built from there in GOPATH mode.
+const GOPATH: &str = "/usr/share/gocode";
+
+/// The ALPN of quic-go's echo example as it has been for years, and of its classic form.
+const EXAMPLE_ALPNS: [&str; 2] = ["quic-echo-example", "quic-example"];
+
+/// The built Go program, made once per test binary.
+fn quicgo_echo() -> &'static Path {
+    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BINARY.get_or_init(build) {
+        Ok(binary) => binary,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn build() -> Result<PathBuf, String> {
+    let howto = "these interop tests build a quic-go echo program, and need Go and quic-go 0.29 \
+                 (Debian 12: apt-get install golang-go golang-github-lucas-clemente-quic-go-dev)";
+    if let Err(err) = Command::new("go").arg("version").output() {
+        return Err(format!("cannot run go: {err}\n{howto}"));
+    }
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let binary = tmp.join("quicgo_echo");
+    // Built under a name of its own and renamed, so that concurrent test runs never run half a file.
+    let partial = tmp.join(format!("quicgo_echo.{}", std::process::id()));
+    let mut go = Command::new("go");
+    go.args(["build", "-o"])
+        .arg(&partial)
+        .arg(".")
+        .current_dir(SOURCE)
+        .env("GOPATH", GOPATH)
+        .env("GO111MODULE", "off")
+        .env("GOCACHE", tmp.join("go-cache"))
+        .env_remove("GOFLAGS");
+    let out = common::run(go, Duration::from_secs(300));
+    if !out.status.success() {
+        return Err(format!(
+            "go build in {SOURCE} failed ({}):\n{}\n{howto}",
+            out.status,
+            text(&out.stderr)
+        ));
+    }
+    std::fs::rename(&partial, &binary).map_err(|e| format!("rename to {binary:?}: {e}"))?;
+    Ok(binary)
+}
+
+/// The quic-go echo server: the first stream of each connection echoed, with a self-signed
+/// RSA-1024 certificate without names, as the example makes it. Killed when dropped.
+struct GoServer {
+    child: Child,
+    addr: String,
+    log: Log,
+}
+
+impl GoServer {
+    fn start(alpn: &str) -> Self {
+        let mut child = Command::new(quicgo_echo())
+            .args(["server", "127.0.0.1:0", alpn])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn quicgo_echo server");
+        let log = Log::follow_pub(child.stdout.take().expect("stdout"));
+        let errors = Log::follow_pub(child.stderr.take().expect("stderr"));
+        let Some(line) = log.wait_for("listening on ", DEADLINE) else {
+            let _ = child.kill();
+            panic!("quic-go server never listened:\n{}", errors.text());
+        };
+        let addr = word_after(&line, "listening on ").to_string();
+        GoServer { child, addr, log }
+    }
+}
+
+impl Drop for GoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// quic-go's client, sending "foobar" three times on one stream, against `qecho serve` as it
+/// starts with no flags.
+fn quicgo_client_against_qecho(alpn: &str) {
+    let server = Server::start(&[]);
+    let mut client = Command::new(quicgo_echo());
+    client
+        .args(["client", &server.target(), alpn, "foobar", "3"])
+        .stdin(Stdio::null());
+    let out = common::run(client, DEADLINE);
+    let stdout = assert_status(&out, 0);
+    assert!(stdout.contains("echo 2 ok"), "{stdout}");
+    // "connected local [::]:PORT remote ...": the client's port, to find it in the server's log.
+    let local = word_after(&stdout, "connected local ");
+    let port = local.rsplit(':').next().unwrap_or_default();
+
+    let opened = server
+        .log
+        .wait_for(&format!("from 127.0.0.1:{port} to"), DEADLINE)
+        .unwrap_or_else(|| panic!("no connection from port {port}:\n{}", server.log.text()));
+    assert!(opened.contains(&format!("alpn {alpn}")), "{opened}");
+    let closed = server
+        .log
+        .wait_for("bytes echoed", DEADLINE)
+        .unwrap_or_else(|| panic!("connection never closed:\n{}", server.log.text()));
+    assert!(
+        closed.contains("18 bytes echoed on 1 stream(s)"),
+        "{closed}"
+    );
+    assert!(closed.contains("closed by the client"), "{closed}");
+    // quic-go (0.29) reads datagrams into 1452-byte buffers, so the server's path MTU probes
+    // beyond that are lost on loopback. That is the probing working, not loss on the path, and
+    // the log says so apart.
+    let quic = server.log.wait_for("; QUIC: srtt", DEADLINE).unwrap();
+    assert!(quic.contains("/ lost 0, MTU probes lost "), "{quic}");
+}
+
+#[test]
+fn quicgo_client_with_todays_example_alpn_against_qecho_serve() {
+    quicgo_client_against_qecho(EXAMPLE_ALPNS[0]);
+}
+
+#[test]
+fn quicgo_client_with_the_classic_alpn_against_qecho_serve() {
+    quicgo_client_against_qecho(EXAMPLE_ALPNS[1]);
+}
+
+/// `qecho send` with its defaults (only `-k`: the example's certificate has no names and no
+/// validity dates) against quic-go's echo server.
+fn qecho_send_against_quicgo(alpn: &str) {
+    let server = GoServer::start(alpn);
+    let out = send(&server.addr, &["-k", "--count", "3", "--interval", "100ms"]);
+    let stdout = assert_status(&out, 0);
+    assert!(stdout.contains(&format!("alpn {alpn}")), "{stdout}");
+    assert!(
+        stdout.contains("3 sent, 3 received, 0 corrupted"),
+        "{stdout}"
+    );
+    // "connected to ADDR from 127.0.0.1:PORT, ...": the server saw that same address.
+    let from = word_after(&stdout, " from ").trim_end_matches(',');
+    let seen = server
+        .log
+        .wait_for("connection local ", DEADLINE)
+        .unwrap_or_else(|| panic!("quic-go logged no connection:\n{}", server.log.text()));
+    assert!(seen.ends_with(&format!("remote {from}")), "{seen} / {from}");
+    assert!(
+        server.log.wait_for("echoed ", DEADLINE).is_some(),
+        "{}",
+        server.log.text()
+    );
+}
+
+#[test]
+fn qecho_send_against_quicgo_server_with_todays_example_alpn() {
+    qecho_send_against_quicgo(EXAMPLE_ALPNS[0]);
+}
+
+#[test]
+fn qecho_send_against_quicgo_server_with_the_classic_alpn() {
+    qecho_send_against_quicgo(EXAMPLE_ALPNS[1]);
+}
