@@ -1,7 +1,7 @@
 //! The QUIC endpoint setup that `serve` and `send` share: the UDP socket, the I/O and MTU settings,
 //! and the event subscriber. Both ends are built here so that they cannot drift apart.
 
-use crate::events::{CloseReasons, ConnectionEvents, Role};
+use crate::events::{CloseReasons, ConnectionEvents};
 use crate::limits::{Admission, ServerLimits};
 use crate::tls::{ClientTls, ServerTls};
 use color_eyre::eyre::{Result, eyre};
@@ -160,7 +160,7 @@ pub fn server(
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
         .with_endpoint_limits(Admission::new(*limits))
         .map_err(|err| eyre!("cannot set the admission limits: {err}"))?
-        .with_event(ConnectionEvents::new(Role::Server, reasons))
+        .with_event(ConnectionEvents::server(reasons, tls.protocols.clone()))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
@@ -189,7 +189,7 @@ pub fn client(
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
-        .with_event(ConnectionEvents::new(Role::Client, CloseReasons::default()))
+        .with_event(ConnectionEvents::client())
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))

@@ -4,11 +4,12 @@
 //! - every change of the active path (a NAT rebinding or a migration), old and new addresses;
 //! - packet loss and PTOs, at debug;
 //! - the close: why, in plain words, with QUIC's own statistics (RTTs, packets, cwnd, bytes);
-//! - on a server, handshakes that fail, which the application never sees.
+//! - on a server, handshakes that fail, which the application never sees: with the ALPNs the
+//!   client offered when none was ours, and once per client, not once per retransmission.
 //!
 //! `send --stats` reads the same per-connection figures through `query_event_context`.
 
-use crate::explain;
+use crate::{client_hello, explain};
 use s2n_quic::connection::Error as ConnectionError;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
 use std::collections::HashMap;
@@ -33,12 +34,56 @@ pub enum Role {
 pub struct ConnectionEvents {
     role: Role,
     reasons: CloseReasons,
+    /// A server's application protocols, to compare with what a refused client offered.
+    protocols: Vec<String>,
+    /// The last failed handshake logged, and when: its repeats go to debug.
+    last_failure: Option<(String, Instant)>,
 }
 
+/// How long a failed handshake's repeats (the same client, the same failure) stay at debug.
+const REPEATS_QUIET_FOR: Duration = Duration::from_secs(10);
+
 impl ConnectionEvents {
-    /// `reasons` receives why each connection that completed its handshake closed.
-    pub fn new(role: Role, reasons: CloseReasons) -> Self {
-        Self { role, reasons }
+    /// For `serve`: `reasons` receives why each connection that completed its handshake closed;
+    /// `protocols` are the server's ALPNs.
+    pub fn server(reasons: CloseReasons, protocols: Vec<String>) -> Self {
+        Self {
+            role: Role::Server,
+            reasons,
+            protocols,
+            last_failure: None,
+        }
+    }
+
+    /// For `send`, which prints its own account.
+    pub fn client() -> Self {
+        Self {
+            role: Role::Client,
+            reasons: CloseReasons::default(),
+            protocols: Vec::new(),
+            last_failure: None,
+        }
+    }
+
+    /// Why a client's handshake ended in "missing extension" or "no application protocol", when
+    /// its hello says: what it offered against what we speak.
+    fn alpn_hint(&self, offered: Option<&[String]>) -> String {
+        match offered {
+            // s2n-tls also ends a handshake with no common ALPN this way and, unlike RFC 9001
+            // asks, without telling the client.
+            None => {
+                " (most likely the client offered none of our application protocols: see --alpn)"
+                    .to_string()
+            }
+            Some([]) => " (the client offered no application protocol (ALPN), which QUIC requires)"
+                .to_string(),
+            Some(offered) if !offered.iter().any(|alpn| self.protocols.contains(alpn)) => format!(
+                " (the client offers ALPN {}; this server speaks {}: add the client's with --alpn)",
+                offered.join(", "),
+                self.protocols.join(", ")
+            ),
+            Some(_) => String::new(),
+        }
     }
 }
 
@@ -70,6 +115,8 @@ pub struct ConnectionStats {
     pub server_name: Option<String>,
     pub cipher_suite: Option<String>,
     pub key_exchange_group: Option<String>,
+    /// On a server, the ALPNs the client's hello offered (`None` if unread or malformed).
+    pub offered_alpns: Option<Vec<String>>,
     pub handshake: Option<Duration>,
     pub packets_sent: u64,
     pub packets_received: u64,
@@ -200,6 +247,15 @@ impl Subscriber for ConnectionEvents {
         event: &events::ServerNameInformation,
     ) {
         stats.server_name = Some(event.chosen_server_name.to_string());
+    }
+
+    fn on_tls_client_hello(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::TlsClientHello,
+    ) {
+        stats.offered_alpns = client_hello::offered_alpns(event.payload);
     }
 
     fn on_key_exchange_group(
@@ -372,17 +428,24 @@ impl Subscriber for ConnectionEvents {
             }
             // The application never saw this connection: say so here, or nobody will.
             let hint = match explain::transport_code(&event.error) {
-                // s2n-tls ends a handshake with no common ALPN with "missing extension" and,
-                // unlike RFC 9001 asks, without telling the client.
                 Some(explain::MISSING_EXTENSION | explain::NO_APPLICATION_PROTOCOL) => {
-                    " (most likely the client offered none of our application protocols: see --alpn)"
+                    self.alpn_hint(stats.offered_alpns.as_deref())
                 }
-                _ => "",
+                _ => String::new(),
             };
-            info!(
-                conn = meta.id,
-                "connection {}: handshake with {remote} failed: {reason}{hint}", meta.id
-            );
+            let failure = format!("handshake with {remote} failed: {reason}{hint}");
+            // A client that hears nothing back (s2n-quic does not answer a refused handshake)
+            // retransmits, and each retransmission is a new connection here: say it once.
+            let repeated = self
+                .last_failure
+                .as_ref()
+                .is_some_and(|(last, at)| *last == failure && at.elapsed() < REPEATS_QUIET_FOR);
+            if repeated {
+                debug!(conn = meta.id, "connection {}: {failure} (again)", meta.id);
+            } else {
+                info!(conn = meta.id, "connection {}: {failure}", meta.id);
+            }
+            self.last_failure = Some((failure, Instant::now()));
             return;
         }
         if self.role == Role::Server {

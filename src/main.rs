@@ -3,6 +3,7 @@
 
 mod cert;
 mod cli;
+mod client_hello;
 mod docs;
 mod endpoint;
 mod events;

@@ -167,20 +167,53 @@ fn the_server_logs_handshakes_that_fail() {
         "{failed}"
     );
 
-    // No common ALPN: the client hears nothing, but the server says why.
+    // No common ALPN: the client hears nothing, but the server says why, from the client's
+    // hello: what it offered, against what we speak.
     let out = send(
         &server.target(),
-        &["-k", "--alpn", "nope", "--connect-timeout", "500ms"],
+        &[
+            "-k",
+            "--alpn",
+            "nope",
+            "--alpn",
+            "h3",
+            "--connect-timeout",
+            "1500ms",
+        ],
     );
     assert_status(&out, 2);
     let hint = server
         .log
-        .wait_for("application protocols", DEADLINE)
+        .wait_for("the client offers ALPN", DEADLINE)
         .expect("ALPN hint logged");
     assert!(
-        hint.contains("handshake with") && hint.contains("--alpn"),
+        hint.contains("handshake with")
+            && hint.contains("the client offers ALPN nope, h3; this server speaks qecho, quic-echo-example, quic-example: add the client's with --alpn"),
         "{hint}"
     );
+}
+
+#[test]
+fn a_refused_clients_retransmissions_are_logged_once() {
+    // s2n-quic takes each retransmission of a refused client's first packet for a new
+    // connection. At info the refusal is said once; -v shows the repeats.
+    let server = Server::start(&["-v"]);
+    let out = send(
+        &server.target(),
+        &["-k", "--alpn", "nope", "--connect-timeout", "3s"],
+    );
+    assert_status(&out, 2);
+    let again = server
+        .log
+        .wait_for("(again)", DEADLINE)
+        .expect("the client retransmitted within 3 s");
+    assert!(again.contains("DEBUG"), "{again}");
+    let log = server.log.text();
+    let said = log
+        .lines()
+        .filter(|line| line.contains("INFO") && line.contains("the client offers ALPN nope"))
+        .count();
+    assert_eq!(said, 1, "{log}");
 }
 
 #[test]
