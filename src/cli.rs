@@ -290,7 +290,8 @@ pub struct SendArgs {
     pub alpn: AlpnArgs,
 
     /// Pipe mode: send standard input on one stream, finish it at end of input, and write the
-    /// echo to standard output (also written `qecho send ADDR -`).
+    /// echo to standard output (also written `qecho send ADDR -`). Done once every byte is back:
+    /// a server that does not finish its side (quic-go's echo example) is given 250 ms more.
     #[arg(long, conflicts_with_all = ["message", "size", "count", "bytes", "duration", "datagram", "connections"])]
     pub stdin: bool,
 
@@ -317,7 +318,8 @@ pub struct SendArgs {
     pub parallel: u64,
 
     /// Bulk mode: send this much data (1GiB, 500MB) as fast as the connection allows, split over
-    /// --streams, while reading the echo back and checking it; reports throughput in Gbit/s.
+    /// --streams, while reading the echo back and checking it; reports throughput in Gbit/s. Done
+    /// once every byte is back, as in pipe mode.
     #[arg(long, value_name = "SIZE", conflicts_with_all = ["message", "size", "count", "duration"])]
     pub bytes: Option<ByteSize>,
 

@@ -168,6 +168,28 @@ fn qecho_send_against_quicgo(alpn: &str) {
     );
 }
 
+/// Bulk and pipe mode against the example's server, which echoes the first stream of each
+/// connection and never finishes its side of it: once everything is back, they are done.
+#[test]
+fn bulk_and_pipe_mode_against_quicgo_server() {
+    let server = GoServer::start(EXAMPLE_ALPNS[0]);
+    let out = send(&server.addr, &["-k", "--bytes", "20MiB", "--json"]);
+    let summary = common::last_json(&assert_status(&out, 0));
+    assert_eq!(summary["echoed_bytes"], 20 << 20, "{summary}");
+    assert_eq!(summary["ok"], true, "{summary}");
+
+    let input: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("input");
+    std::fs::write(&file, &input).expect("write input");
+    let mut pipe = common::qecho();
+    pipe.args(["send", &server.addr, "-k", "-"])
+        .stdin(std::fs::File::open(&file).expect("open input"));
+    let out = common::run(pipe, DEADLINE);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout == input, "the echo differs from the input");
+}
+
 #[test]
 fn qecho_send_against_quicgo_server_with_todays_example_alpn() {
     qecho_send_against_quicgo(EXAMPLE_ALPNS[0]);

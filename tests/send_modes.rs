@@ -587,6 +587,36 @@ fn connections_mode_opens_many_connections_and_reports_handshakes() {
 /// What `send` says of a server that misbehaves, each way: exactly what happened, the right exit
 /// status, and never a hang past --timeout.
 #[test]
+fn streaming_modes_end_once_everything_is_back_even_if_the_server_never_finishes() {
+    // quic-go's echo example never finishes its side of the stream. Once every byte sent has come
+    // back, bulk and pipe mode are done; they used to wait for the idle timeout and fail.
+    let servers = BrokenServers::new();
+    let never_finishes = servers.start(Misbehaviour::NeverFinish);
+    let out = send(
+        &never_finishes,
+        &["-k", "--bytes", "8MiB", "--streams", "2", "--json"],
+    );
+    let summary = last_json(&assert_status(&out, 0));
+    assert_eq!(summary["echoed_bytes"], 8 << 20, "{summary}");
+    assert_eq!(summary["ok"], true, "{summary}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = random_file(dir.path(), 1 << 20);
+    let (code, stdout, stderr) = pipe(&never_finishes, &input, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout == std::fs::read(&input).unwrap(), "echo differs");
+
+    // Not waiting for the FIN does not let an echo with bytes to spare pass.
+    let duplicating = servers.start(Misbehaviour::Duplicate);
+    let (code, _, stderr) = pipe(&duplicating, &input, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("differs from what was sent") || stderr.contains("more than was sent"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn every_kind_of_broken_echo_is_named() {
     let servers = BrokenServers::new();
     let start = |behaviour| servers.start(behaviour);

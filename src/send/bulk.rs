@@ -14,7 +14,7 @@ use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 /// Bytes handed to the stream per `send` call: big enough that per-call costs vanish.
 const CHUNK: usize = 256 * 1024;
@@ -40,7 +40,10 @@ pub struct Options {
 struct Counters {
     sent: Cell<u64>,
     echoed: Cell<u64>,
+    /// When the server acknowledged all we sent (and `all_sent` is notified).
     sent_done: Cell<Option<Instant>>,
+    all_sent: Notify,
+    /// When the last echoed byte arrived.
     echo_done: Cell<Option<Instant>>,
 }
 
@@ -252,6 +255,7 @@ async fn write(
     // short stream is at once, and would make the send rate measure the buffer, not the path.
     sender.close().await?;
     counters.sent_done.set(Some(Instant::now()));
+    counters.all_sent.notify_one();
     Ok(())
 }
 
@@ -262,16 +266,21 @@ async fn read(
     counters: &Counters,
     in_flight: &Semaphore,
 ) -> Result<(), Problem> {
+    let all_back =
+        || counters.sent_done.get().is_some() && counters.echoed.get() == counters.sent.get();
     let mut offset = 0u64;
-    while let Some(chunk) = receiver.receive().await.map_err(Problem::Stream)? {
+    while let Some(chunk) = super::next_echo(&mut receiver, all_back, &counters.all_sent)
+        .await
+        .map_err(Problem::Stream)?
+    {
         pattern
             .check(start + offset, &chunk)
             .map_err(|at| Problem::Corrupted(at - start))?;
         in_flight.add_permits(chunk.len());
         offset += chunk.len() as u64;
         counters.echoed.set(offset);
+        counters.echo_done.set(Some(Instant::now()));
     }
-    counters.echo_done.set(Some(Instant::now()));
     Ok(())
 }
 

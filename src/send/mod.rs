@@ -16,9 +16,12 @@ use crate::cli::SendArgs;
 use crate::events::ConnectionStats;
 use crate::tls::{ClientTls, Trust};
 use crate::units::millis;
+use bytes::Bytes;
 use color_eyre::eyre::{Result, eyre};
+use s2n_quic::stream::{Error as StreamError, ReceiveStream};
 use std::process::ExitCode;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 pub use connect::Session;
 pub use output::Output;
@@ -230,6 +233,32 @@ async fn stall(totals: impl Fn() -> (u64, u64), timeout: Duration, peer: &str) -
                 humantime::format_duration(timeout),
                 sent - echoed
             );
+        }
+    }
+}
+
+/// How long the streaming modes wait, once every byte sent has come back, for the server to
+/// finish its side of the stream, or to send more than it was sent (an error). A server that
+/// neither finishes nor sends more is done echoing: quic-go's echo example never finishes.
+const FIN_GRACE: Duration = Duration::from_millis(250);
+
+/// The next chunk of an echo stream, or `None` at its end: the server's FIN, or `FIN_GRACE` of
+/// silence once `all_back()` says everything sent has come back. `sent_all` is notified when our
+/// side has finished, since that can make `all_back()` true with no chunk arriving.
+async fn next_echo(
+    receiver: &mut ReceiveStream,
+    all_back: impl Fn() -> bool,
+    sent_all: &Notify,
+) -> Result<Option<Bytes>, StreamError> {
+    loop {
+        if all_back() {
+            return tokio::time::timeout(FIN_GRACE, receiver.receive())
+                .await
+                .unwrap_or(Ok(None));
+        }
+        tokio::select! {
+            next = receiver.receive() => return next,
+            () = sent_all.notified() => {}
         }
     }
 }

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Something that ended pipe mode early, with the exit status it calls for: 1 when the echo is
 /// lost or wrong, 2 when standard input or output failed.
@@ -59,6 +59,10 @@ pub async fn run(
     // while the transfer runs.
     let (total_sent, total_echoed) = (Cell::new(0u64), Cell::new(0u64));
     let total_sent = &total_sent;
+    // Set, and `all_sent` notified, once standard input has ended and the stream is finished.
+    let (input_done, all_sent) = (Cell::new(false), Notify::new());
+    let (input_done, all_sent) = (&input_done, &all_sent);
+    let last_echo = Cell::new(None::<Instant>);
 
     let send_input = async move {
         let mut stdin = tokio::io::stdin();
@@ -88,18 +92,25 @@ pub async fn run(
         sender
             .finish()
             .map_err(|err| echo_problem(eyre!("cannot finish the stream: {err}")))?;
+        input_done.set(true);
+        all_sent.notify_one();
         Ok::<u64, Failure>(total_sent.get())
     };
 
     let check_echo = async {
         let mut stdout = tokio::io::stdout();
         let mut expected = Bytes::new();
-        while let Some(chunk) = receiver.receive().await.map_err(|err| {
-            echo_problem(eyre!(
-                "receiving from {remote} failed: {}",
-                explain::stream_failed(&err, "the server")
-            ))
-        })? {
+        let all_back = || input_done.get() && total_echoed.get() == total_sent.get();
+        while let Some(chunk) = super::next_echo(&mut receiver, all_back, all_sent)
+            .await
+            .map_err(|err| {
+                echo_problem(eyre!(
+                    "receiving from {remote} failed: {}",
+                    explain::stream_failed(&err, "the server")
+                ))
+            })?
+        {
+            last_echo.set(Some(Instant::now()));
             stdout
                 .write_all(&chunk)
                 .await
@@ -149,7 +160,8 @@ pub async fn run(
         }
         _ = stop => None,
     };
-    let elapsed = started.elapsed();
+    // Up to the last echoed byte: a server that never finishes the stream costs FIN_GRACE more.
+    let elapsed = last_echo.get().unwrap_or_else(Instant::now) - started;
     session.close().await;
     let (sent, echoed) = match result {
         Some((Ok(sent), Ok(echoed))) => (sent, echoed),

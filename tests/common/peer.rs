@@ -115,6 +115,8 @@ pub enum Misbehaviour {
     Silent,
     /// Echoes every chunk after this many milliseconds.
     Delay(u64),
+    /// Echoes everything and never finishes its side, as quic-go's echo example does.
+    NeverFinish,
 }
 
 /// A server endpoint on 127.0.0.1:0 presenting `cert_pem`, speaking ALPN qecho; what it does
@@ -213,6 +215,7 @@ async fn misbehave_on_stream(
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 vec![bytes]
             }
+            Misbehaviour::NeverFinish => vec![bytes],
             Misbehaviour::CloseConnection => unreachable!("handled per connection"),
         };
         offset += chunk.len();
@@ -221,6 +224,10 @@ async fn misbehave_on_stream(
                 return;
             }
         }
+    }
+    if let Misbehaviour::NeverFinish = behaviour {
+        // Dropping the stream would end it: hold it until the test's runtime goes.
+        std::future::pending::<()>().await;
     }
     let _ = stream.finish();
 }
