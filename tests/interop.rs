@@ -394,6 +394,54 @@ fn assert_send_ok(out: &Output, server: &AioquicServer, size: usize, count: usiz
     );
 }
 
+/// DATAGRAM frames (RFC 9221) both ways: aioquic's client against `qecho serve`, and
+/// `qecho send --datagram` against aioquic's server, each echo checked whole.
+#[test]
+fn datagrams_with_aioquic_both_ways() {
+    let server = Server::start(&[]);
+    let out = aioquic_client(server.addr, &["--alpn", "qecho", "--datagrams", "20"]);
+    assert_client_ok(&out, "qecho", 1, 1, 32);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("datagrams: 20/20 echoed intact"),
+        "{stdout}"
+    );
+    assert!(
+        server
+            .log
+            .wait_for("on 1 stream(s) and 20 datagram(s)", LOG_WAIT)
+            .is_some(),
+        "{}",
+        server.log.text()
+    );
+
+    let server = AioquicServer::start(&["--alpn", "quic-example"]);
+    let out = common::send(
+        &server.target(),
+        &[
+            "-k",
+            "--datagram",
+            "--count",
+            "5",
+            "--interval",
+            "20ms",
+            "--size",
+            "1000",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{stderr}\n{}",
+        server.stderr()
+    );
+    assert!(
+        stdout.contains("5 sent, 5 received, 0 corrupted, 0 late, 0% loss"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn qecho_send_against_aioquic_server() {
     let server = AioquicServer::start(&["--alpn", "quic-example"]);

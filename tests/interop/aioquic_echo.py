@@ -2,18 +2,20 @@
 """An independent QUIC echo peer built on aioquic, for qecho's interop tests.
 
 client HOST PORT --alpn qecho [--count N] [--size BYTES[,BYTES...]] [--streams K] [--ca FILE]
-       [--groups secp256r1,x25519,...]
+       [--groups secp256r1,x25519,...] [--datagrams D]
     Connects (certificate verification off unless --ca is given; server name "localhost"), opens
     K bidirectional streams at once and on each sends N messages, message i being
     sizes[i % len(sizes)] random bytes. Each echo is read back completely and compared before the
     next message goes out. Then the stream is ended (FIN) and the server must FIN back with no
     extra bytes. Exit 0 only if every byte matched; 1 on a mismatch or missing FIN; 2 on errors
     (no connection, time-out). --groups sets the key exchange groups offered (by default aioquic
-    offers a key share for each of P-256, P-384 and X25519).
+    offers a key share for each of P-256, P-384 and X25519). --datagrams D then sends D QUIC
+    DATAGRAM frames (RFC 9221) of 100 bytes, one at a time, each waiting for its echo (exit 1 if
+    one does not come back intact).
 
 server --host 127.0.0.1 --port 0 --alpn quic-example [--alpn X ...] [--cert F --key F]
     Echoes every bidirectional stream a client opens, data as it arrives, FIN when the client
-    FINs. Prints "listening on HOST:PORT" (the real port) on stdout once ready; runs until killed.
+    FINs; and every DATAGRAM frame. Prints "listening on HOST:PORT" (the real port) on stdout once ready; runs until killed.
     Without --cert/--key it uses a fresh self-signed certificate for localhost/127.0.0.1/::1.
 """
 
@@ -51,8 +53,11 @@ class Peer(QuicConnectionProtocol):
         self.resets = {}
         self.stop_sendings = {}
         self.terminated = None
+        self.datagrams = asyncio.Queue()
 
     def quic_event_received(self, event):
+        if isinstance(event, events.DatagramFrameReceived):
+            self.datagrams.put_nowait(event.data)
         if isinstance(event, events.ProtocolNegotiated):
             self.alpn = event.alpn_protocol
         elif isinstance(event, events.StreamDataReceived) and event.end_stream:
@@ -147,6 +152,7 @@ async def run_client(args):
         alpn_protocols=args.alpn,
         server_name=args.server_name,
         idle_timeout=10.0,
+        max_datagram_frame_size=65536 if args.datagrams else None,
     )
     if args.ca:
         configuration.load_verify_locations(cafile=args.ca)
@@ -154,7 +160,7 @@ async def run_client(args):
     else:
         configuration.verify_mode = ssl.CERT_NONE
 
-    stats = {"sent_bytes": 0, "echoed_bytes": 0, "messages": 0, "fins": 0}
+    stats = {"sent_bytes": 0, "echoed_bytes": 0, "messages": 0, "fins": 0, "datagrams": 0}
     expected_messages = args.count * args.streams
     try:
         connection = connect(
@@ -184,6 +190,11 @@ async def run_client(args):
                 return_exceptions=True,
             )
             failures = [r for r in results if isinstance(r, BaseException)]
+            if args.datagrams:
+                try:
+                    await echo_datagrams(peer, args.datagrams, stats)
+                except (Failure, asyncio.TimeoutError) as failure:
+                    failures.append(failure if isinstance(failure, Failure) else Failure(f"datagram echo: {failure!r}"))
             for failure in failures:
                 log(f"FAILED: {failure}" if isinstance(failure, Failure) else f"ERROR: {failure!r}")
             peer.close()
@@ -191,6 +202,8 @@ async def run_client(args):
         log(f"connection error: {error!r}")
         return 2
 
+    if args.datagrams:
+        print(f"datagrams: {stats['datagrams']}/{args.datagrams} echoed intact", flush=True)
     print(
         f"summary: {args.streams} streams, {stats['messages']}/{expected_messages} messages echoed intact, "
         f"{stats['echoed_bytes']}/{stats['sent_bytes']} bytes, {stats['fins']}/{args.streams} FINs",
@@ -202,6 +215,20 @@ async def run_client(args):
         return 1
     print("ok: every byte matched", flush=True)
     return 0
+
+
+async def echo_datagrams(peer, count, stats):
+    """Sends `count` DATAGRAM frames one at a time; each must come back intact within ECHO_LIMIT."""
+    if peer._quic._remote_max_datagram_frame_size is None:
+        raise Failure("the server did not offer DATAGRAM frames (max_datagram_frame_size)")
+    for seq in range(count):
+        message = seq.to_bytes(4, "big") + os.urandom(96)
+        peer._quic.send_datagram_frame(message)
+        peer.transmit()
+        echo = await asyncio.wait_for(peer.datagrams.get(), ECHO_LIMIT)
+        if echo != message:
+            raise Failure(f"datagram {seq}: the echo differs ({len(echo)} bytes for {len(message)})")
+        stats["datagrams"] += 1
 
 
 def self_signed(names, addresses):
@@ -247,6 +274,10 @@ async def echo_handler(reader, writer):
 
 class EchoServerPeer(Peer):
     def quic_event_received(self, event):
+        if isinstance(event, events.DatagramFrameReceived):
+            self._quic.send_datagram_frame(event.data)
+            self.transmit()
+            return
         if isinstance(event, events.ProtocolNegotiated):
             log(f"connection, alpn {event.alpn_protocol}")
         elif isinstance(event, events.ConnectionTerminated):
@@ -255,7 +286,9 @@ class EchoServerPeer(Peer):
 
 
 async def run_server(args):
-    configuration = QuicConfiguration(is_client=False, alpn_protocols=args.alpn, idle_timeout=30.0)
+    configuration = QuicConfiguration(
+        is_client=False, alpn_protocols=args.alpn, idle_timeout=30.0, max_datagram_frame_size=65536
+    )
     if args.cert or args.key:
         if not (args.cert and args.key):
             log("--cert and --key go together")
@@ -322,6 +355,7 @@ def main():
     client.add_argument("--ca")
     client.add_argument("--server-name", default="localhost")
     client.add_argument("--groups", type=lambda text: text.split(","), help="key exchange groups to offer")
+    client.add_argument("--datagrams", type=int, default=0, help="DATAGRAM frames to echo after the streams")
 
     server = modes.add_parser("server")
     server.add_argument("--host", default="127.0.0.1")
