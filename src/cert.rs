@@ -223,11 +223,36 @@ pub fn read_cert(path: &Path, flag: &str) -> Result<CertFile> {
                 path.display()
             )
         })?;
+    if let Some(algorithm) = unsupported_key(leaf.contents()) {
+        return Err(eyre!(
+            "{flag} {}: the certificate has an {algorithm} key, which qecho's TLS library \
+             (s2n-tls) does not support; use an ECDSA or RSA certificate (qecho gencert makes \
+             ECDSA P-256)",
+            path.display()
+        ));
+    }
     Ok(CertFile {
         fingerprint: Fingerprint::of_der(leaf.contents()),
         leaf_der: leaf.contents().to_vec(),
         pem: text.clone(),
     })
+}
+
+/// The name of a certificate's key algorithm if s2n-tls cannot use it (the EdDSA curves), which
+/// it would otherwise report as a certificate it cannot decode. Unparsable: left to s2n-tls.
+fn unsupported_key(der: &[u8]) -> Option<&'static str> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    match cert
+        .public_key()
+        .algorithm
+        .algorithm
+        .to_id_string()
+        .as_str()
+    {
+        "1.3.101.112" => Some("Ed25519"),
+        "1.3.101.113" => Some("Ed448"),
+        _ => None,
+    }
 }
 
 /// A certificate's subject as people read it (`CN=alice, O=Example`), for logs.

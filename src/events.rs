@@ -2,7 +2,7 @@
 //! subscriber serves both ends. Per connection (by id) it logs:
 //! - the handshake: ALPN, server name, cipher suite, QUIC version and how long it took;
 //! - every change of the active path (a NAT rebinding or a migration), old and new addresses;
-//! - packet loss and PTOs, at debug;
+//! - packet loss, PTOs and packets dropped undecoded, at debug;
 //! - the close: why, in plain words, with QUIC's own statistics (RTTs, packets, cwnd, bytes);
 //! - on a server, handshakes that fail, which the application never sees: with the ALPNs the
 //!   client offered when none was ours, and once per client, not once per retransmission.
@@ -379,6 +379,18 @@ impl Subscriber for ConnectionEvents {
             } else {
                 ""
             }
+        );
+    }
+
+    fn on_packet_dropped(
+        &mut self,
+        _: &mut ConnectionStats,
+        meta: &ConnectionMeta,
+        event: &events::PacketDropped,
+    ) {
+        debug!(
+            conn = meta.id,
+            "connection {}: packet dropped: {:?}", meta.id, event.reason
         );
     }
 

@@ -87,6 +87,37 @@ fn certificate_and_key_that_do_not_belong_together() {
     assert_error(&out, 2, &["cannot be used together", &cert, &other_key]);
 }
 
+/// An Ed25519 certificate and key (`openssl req -x509 -newkey ed25519 -nodes -subj /CN=localhost`).
+const ED25519_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBPDCB76ADAgECAhQD9DJFdbHtBWjaP0BiInmoND9okTAFBgMrZXAwFDESMBAG
+A1UEAwwJbG9jYWxob3N0MB4XDTI2MTEyNDAyMTk0N1oXDTI2MTEyNTAyMTk0N1ow
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCowBQYDK2VwAyEAUz382gaiNFhEW6wcs+K3
+jLkorgVpKw4s5qVvrckCMbSjUzBRMB0GA1UdDgQWBBQ7h8bSj8groik7hmo9HV5S
+5LcOhDAfBgNVHSMEGDAWgBQ7h8bSj8groik7hmo9HV5S5LcOhDAPBgNVHRMBAf8E
+BTADAQH/MAUGAytlcANBAFTvzNn0jWIpXaVKipCy8cBrRxAqC7pvbdR8s84TLR8d
+uEScICztXykda981IZaBp1sz51IcBi48MePKZfi4ogg=
+-----END CERTIFICATE-----
+";
+const ED25519_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIAzNx1b83OtMVJ1GsfuB4WdVFctIIYLKr9X+iAB6BcHo
+-----END PRIVATE KEY-----
+";
+
+#[test]
+fn ed25519_certificates_are_refused_by_name() {
+    // s2n-tls would call it a certificate and key that "cannot be used together".
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("ed.pem");
+    let key = dir.path().join("ed.key");
+    std::fs::write(&cert, ED25519_CERT).unwrap();
+    std::fs::write(&key, ED25519_KEY).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let out = serve(&["--listen", "127.0.0.1:0", "--cert", cert, "--key", key]);
+    assert_error(&out, 2, &["--cert", cert, "an Ed25519 key", "ECDSA or RSA"]);
+    let out = send("127.0.0.1:9", &["--ca", cert]);
+    assert_error(&out, 2, &["--ca", cert, "an Ed25519 key"]);
+}
+
 #[test]
 fn malformed_addresses() {
     for bad in ["nonsense", "127.0.0.1", "127.0.0.1:99999", "[::1]"] {

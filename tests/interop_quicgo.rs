@@ -72,8 +72,14 @@ struct GoServer {
 
 impl GoServer {
     fn start(alpn: &str) -> Self {
+        Self::start_with(&[alpn])
+    }
+
+    /// `quicgo_echo server 127.0.0.1:0 ARGS` (ALPN, then optionally `ed25519`).
+    fn start_with(args: &[&str]) -> Self {
         let mut child = Command::new(quicgo_echo())
-            .args(["server", "127.0.0.1:0", alpn])
+            .args(["server", "127.0.0.1:0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -188,6 +194,24 @@ fn bulk_and_pipe_mode_against_quicgo_server() {
     let out = common::run(pipe, DEADLINE);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(out.stdout == input, "the echo differs from the input");
+}
+
+/// s2n-tls cannot verify Ed25519 signatures: against a server with an Ed25519 certificate, which
+/// ends the handshake with handshake_failure, the error names that case and what to do.
+#[test]
+fn a_server_with_an_ed25519_certificate_is_explained() {
+    let server = GoServer::start_with(&[EXAMPLE_ALPNS[0], "ed25519"]);
+    let out = send(&server.addr, &["-k", "--count", "1"]);
+    common::assert_error(
+        &out,
+        2,
+        &[
+            "ended the handshake",
+            "0x128 (handshake failure)",
+            "cannot verify Ed25519 signatures",
+            "ECDSA or RSA certificate",
+        ],
+    );
 }
 
 #[test]

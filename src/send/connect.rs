@@ -339,6 +339,14 @@ fn handshake_failed(
         {
             client_cert_refused(err, addr, tls)
         }
+        Some(explain::HANDSHAKE_FAILURE) if explain::sent_by_peer(err) => eyre!(
+            "the server at {addr} ended the handshake ({}): most likely it accepts none of the \
+             TLS 1.3 cipher suites, key exchange groups or signature algorithms qecho offers. One \
+             known case: qecho's TLS library (s2n-tls) cannot verify Ed25519 signatures, so a \
+             server with an Ed25519 certificate ends the handshake this way; give such a server \
+             an ECDSA or RSA certificate (qecho gencert makes ECDSA P-256)",
+            explain::connection_closed(err, "the server")
+        ),
         _ => eyre!(
             "the handshake with {addr} failed: {}",
             explain::connection_closed(err, "the server")

@@ -273,6 +273,20 @@ async def echo_handler(reader, writer):
 
 
 class EchoServerPeer(Peer):
+    def transmit(self):
+        super().transmit()
+        # aioquic (1.x) issues new connection IDs while writing packets, but adds them to the
+        # server's routing table only when it next processes events (next datagram or timer).
+        # A client that moves to a new ID at once, as s2n-quic does, has its packets dropped
+        # until then: stream data is resent, DATAGRAM frames are lost (seen under load). Route
+        # the new IDs now. (Events are not processed twice: the loop takes each one once.)
+        if not getattr(self, "_routing", False):
+            self._routing = True
+            try:
+                self._process_events()
+            finally:
+                self._routing = False
+
     def quic_event_received(self, event):
         if isinstance(event, events.DatagramFrameReceived):
             self._quic.send_datagram_frame(event.data)

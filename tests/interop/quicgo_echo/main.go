@@ -1,8 +1,9 @@
 // The classic quic-go echo example (example/echo/echo.go), split into its two halves so that each
 // can face qecho:
 //
-//	quicgo_echo server ADDR ALPN           echo the first stream of each connection, logging the
+//	quicgo_echo server ADDR ALPN [ed25519] echo the first stream of each connection, logging the
 //	                                       addresses, with a self-signed RSA-1024 certificate
+//	                                       (or an Ed25519 one)
 //	quicgo_echo client ADDR ALPN MSG N     skip verification, send MSG every 100 ms on one stream
 //	                                       and read each echo back, N times
 //
@@ -14,6 +15,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -37,7 +39,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "server":
-		err = echoServer(os.Args[2], os.Args[3])
+		err = echoServer(os.Args[2], os.Args[3], len(os.Args) > 4 && os.Args[4] == "ed25519")
 	case "client":
 		n, _ := strconv.Atoi(os.Args[5])
 		err = clientMain(os.Args[2], os.Args[3], os.Args[4], n)
@@ -47,8 +49,12 @@ func main() {
 	}
 }
 
-func echoServer(addr, alpn string) error {
-	listener, err := quic.ListenAddr(addr, generateTLSConfig(alpn), nil)
+func echoServer(addr, alpn string, ed bool) error {
+	tlsConf := generateTLSConfig(alpn)
+	if ed {
+		tlsConf = ed25519TLSConfig(alpn)
+	}
+	listener, err := quic.ListenAddr(addr, tlsConf, nil)
 	if err != nil {
 		return err
 	}
@@ -124,6 +130,28 @@ func generateTLSConfig(alpn string) *tls.Config {
 	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{tlsCert},
+		NextProtos:   []string{alpn},
+	}
+}
+
+// The same with an Ed25519 key, which Go's TLS signs with and s2n-tls cannot verify.
+func ed25519TLSConfig(alpn string) *tls.Config {
+	public, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	template := x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	certDER, err := x509.CreateCertificate(rand.Reader, &template, &template, public, key)
+	if err != nil {
+		panic(err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{certDER}, PrivateKey: key}},
 		NextProtos:   []string{alpn},
 	}
 }
