@@ -144,7 +144,7 @@ pub struct GenerateDocsArgs {
 #[derive(Debug, Args)]
 pub struct AlpnArgs {
     /// Application protocol (ALPN) to speak; repeat the flag for several, in order of preference.
-    /// The default covers qecho and quic-go's echo example, both as it is today
+    /// The default covers qecho and quic-go's echo example, both as quic-go ships it
     /// (quic-echo-example) and in its classic form (quic-example).
     #[arg(
         long = "alpn",

@@ -194,8 +194,8 @@ fn quic_stats_json(stats: &ConnectionStats) -> serde_json::Value {
         "smoothed_rtt_ms": ms(stats.smoothed_rtt), "min_rtt_ms": ms(stats.min_rtt),
         "rtt_variance_ms": ms(stats.rtt_variance), "packets_sent": stats.packets_sent,
         "packets_received": stats.packets_received, "packets_lost": stats.packets_lost,
-        "mtu_probes_lost": stats.mtu_probes_lost, "congestion_window": stats.congestion_window, "bytes_sent": stats.bytes_sent,
-        "bytes_received": stats.bytes_received,
+        "mtu_probes_lost": stats.mtu_probes_lost, "congestion_window": stats.congestion_window,
+        "bytes_sent": stats.bytes_sent, "bytes_received": stats.bytes_received,
     })
 }
 
