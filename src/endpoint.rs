@@ -1,7 +1,7 @@
 //! The QUIC endpoint setup that `serve` and `send` share: the UDP socket, the I/O and MTU settings,
 //! and the event subscriber. Both ends are built here so that they cannot drift apart.
 
-use crate::events::{CloseReasons, ConnectionEvents};
+use crate::events::{CloseReasons, ConnectionEvents, VersionNegotiations};
 use crate::limits::{Admission, ServerLimits};
 use crate::tls::{ClientTls, ServerTls};
 use color_eyre::eyre::{Result, eyre};
@@ -167,12 +167,13 @@ pub fn server(
 }
 
 /// Starts a client endpoint on `bind`, or else on an ephemeral port of the same address family as
-/// `remote`.
+/// `remote`; `negotiations` hears of servers that speak no QUIC version we do.
 pub fn client(
     remote: SocketAddr,
     bind: Option<SocketAddr>,
     tls: &ClientTls,
     mtu: Mtu,
+    negotiations: &VersionNegotiations,
 ) -> Result<s2n_quic::Client> {
     let local: SocketAddr = match bind {
         Some(bind) => bind,
@@ -189,7 +190,7 @@ pub fn client(
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
-        .with_event(ConnectionEvents::client())
+        .with_event(ConnectionEvents::client(negotiations.clone()))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))

@@ -12,10 +12,11 @@
 use crate::{client_hello, explain};
 use s2n_quic::connection::Error as ConnectionError;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 use tracing::{debug, info};
 
 /// s2n-quic speaks QUIC version 1 (RFC 9000) only, so every connection that completes uses it.
@@ -38,6 +39,42 @@ pub struct ConnectionEvents {
     protocols: Vec<String>,
     /// The last failed handshake logged, and when: its repeats go to debug.
     last_failure: Option<(String, Instant)>,
+    negotiations: VersionNegotiations,
+}
+
+/// Servers that answered a client with a Version Negotiation packet: they speak no QUIC version
+/// that s2n-quic does (v1 only). s2n-quic ignores that packet and keeps trying until the timeout,
+/// though RFC 9000 (section 6.2) says to give up; `send` gives up at once, and says why.
+#[derive(Debug, Clone, Default)]
+pub struct VersionNegotiations(Arc<(Mutex<HashSet<SocketAddr>>, Notify)>);
+
+impl VersionNegotiations {
+    fn record(&self, server: SocketAddr) {
+        if let Ok(mut servers) = self.0.0.lock() {
+            servers.insert(canonical(server));
+        }
+        self.0.1.notify_waiters();
+    }
+
+    /// Completes once `server` has answered with a Version Negotiation packet; never otherwise.
+    pub async fn from(&self, server: SocketAddr) {
+        let server = canonical(server);
+        loop {
+            let negotiated = self.0.1.notified();
+            tokio::pin!(negotiated);
+            // Registered before checking, so a packet recorded in between is not missed.
+            negotiated.as_mut().enable();
+            if self
+                .0
+                .0
+                .lock()
+                .is_ok_and(|servers| servers.contains(&server))
+            {
+                return;
+            }
+            negotiated.await;
+        }
+    }
 }
 
 /// How long a failed handshake's repeats (the same client, the same failure) stay at debug.
@@ -52,16 +89,19 @@ impl ConnectionEvents {
             reasons,
             protocols,
             last_failure: None,
+            negotiations: VersionNegotiations::default(),
         }
     }
 
-    /// For `send`, which prints its own account.
-    pub fn client() -> Self {
+    /// For `send`, which prints its own account; `negotiations` hears of servers that answer
+    /// with a Version Negotiation packet.
+    pub fn client(negotiations: VersionNegotiations) -> Self {
         Self {
             role: Role::Client,
             reasons: CloseReasons::default(),
             protocols: Vec::new(),
             last_failure: None,
+            negotiations,
         }
     }
 
@@ -351,11 +391,22 @@ impl Subscriber for ConnectionEvents {
     fn on_packet_received(
         &mut self,
         stats: &mut ConnectionStats,
-        _: &ConnectionMeta,
+        meta: &ConnectionMeta,
         event: &events::PacketReceived,
     ) {
         stats.packets_received += 1;
         stats.bytes_received += event.packet_len as u64;
+        // Only as the first packet from the server: once it has answered otherwise, a Version
+        // Negotiation packet is to be ignored (RFC 9000, section 6.2).
+        if let (events::PacketHeader::VersionNegotiation { .. }, Some(server), 1) =
+            (&event.packet_header, stats.remote, stats.packets_received)
+        {
+            debug!(
+                conn = meta.id,
+                "connection {}: Version Negotiation from {server}", meta.id
+            );
+            self.negotiations.record(server);
+        }
     }
 
     fn on_packet_lost(

@@ -442,6 +442,39 @@ fn datagrams_with_aioquic_both_ways() {
     );
 }
 
+/// A server that speaks only QUIC v2 answers with a Version Negotiation packet. s2n-quic would
+/// ignore it and retry until the connect timeout; `send` gives up at once and says why, in
+/// every mode that connects.
+#[test]
+fn a_server_without_quic_v1_is_named_at_once() {
+    let server = AioquicServer::start(&["--alpn", "quic-example", "--quic-version", "2"]);
+    let target = server.target();
+    let started = Instant::now();
+    let out = common::send(&target, &["-k", "--count", "1", "--connect-timeout", "20s"]);
+    common::assert_error(
+        &out,
+        2,
+        &[
+            "does not speak QUIC version 1",
+            "Version Negotiation packet",
+            "needs version 1 enabled",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "gave up at once, not at the 20 s connect timeout: {:?}",
+        started.elapsed()
+    );
+    let out = common::send(&target, &["-k", "--connections", "3"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{}", text(&out.stderr));
+    assert_eq!(
+        stdout.matches("does not speak QUIC version 1").count(),
+        3,
+        "{stdout}"
+    );
+}
+
 #[test]
 fn qecho_send_against_aioquic_server() {
     let server = AioquicServer::start(&["--alpn", "quic-example"]);

@@ -1,7 +1,7 @@
 //! Connecting: resolve `HOST:PORT`, try each address in turn with a bounded handshake, and turn
 //! every way that can fail into a sentence that says what to do about it.
 
-use crate::events::{ConnectionStats, canonical};
+use crate::events::{ConnectionStats, VersionNegotiations, canonical};
 use crate::tls::{ClientTls, Trust};
 use crate::{endpoint, explain};
 use color_eyre::eyre::{Result, eyre};
@@ -166,8 +166,10 @@ async fn attempt(
     tls: &ClientTls,
     timeout: Duration,
 ) -> Result<Session> {
-    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Jumbo)?;
-    let (connection, handshake) = handshake(&client, addr, target, tls, timeout).await?;
+    let negotiations = VersionNegotiations::default();
+    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Jumbo, &negotiations)?;
+    let (connection, handshake) =
+        handshake(&client, &negotiations, addr, target, tls, timeout).await?;
     let alpn = connection
         .application_protocol()
         .map(|alpn| String::from_utf8_lossy(&alpn).into_owned())
@@ -184,10 +186,12 @@ async fn attempt(
     })
 }
 
-/// One handshake with `addr` from an existing client endpoint, bounded by `timeout`; returns the
-/// connection and how long the handshake took.
+/// One handshake with `addr` from an existing client endpoint (whose Version Negotiation packets
+/// `negotiations` hears), bounded by `timeout`; returns the connection and how long the
+/// handshake took.
 pub async fn handshake(
     client: &Client,
+    negotiations: &VersionNegotiations,
     addr: SocketAddr,
     target: &Target,
     tls: &ClientTls,
@@ -195,10 +199,14 @@ pub async fn handshake(
 ) -> Result<(Connection, Duration)> {
     let connect = Connect::new(addr).with_server_name(target.server_name.as_str());
     let started = Instant::now();
-    let mut connection = match tokio::time::timeout(timeout, client.connect(connect)).await {
-        Err(_) => return Err(no_answer(addr, timeout, tls)),
-        Ok(Err(err)) => return Err(handshake_failed(&err, addr, target, tls)),
-        Ok(Ok(connection)) => connection,
+    let attempt = tokio::time::timeout(timeout, client.connect(connect));
+    let mut connection = tokio::select! {
+        attempt = attempt => match attempt {
+            Err(_) => return Err(no_answer(addr, timeout, tls)),
+            Ok(Err(err)) => return Err(handshake_failed(&err, addr, target, tls)),
+            Ok(Ok(connection)) => connection,
+        },
+        () = negotiations.from(addr) => return Err(not_version_1(addr)),
     };
     let elapsed = started.elapsed();
     if tls.server_seen().asked_for_client_certificate
@@ -252,6 +260,14 @@ fn client_cert_refused(
             client_cert.cert_path.display()
         ),
     }
+}
+
+fn not_version_1(addr: SocketAddr) -> color_eyre::Report {
+    eyre!(
+        "the server at {addr} does not speak QUIC version 1: it answered with a Version \
+         Negotiation packet, which lists the versions it does speak (RFC 9000, section 6). qecho \
+         speaks QUIC v1 (RFC 9000) only; the server needs version 1 enabled"
+    )
 }
 
 fn offered(tls: &ClientTls) -> String {

@@ -14,9 +14,12 @@ client HOST PORT --alpn qecho [--count N] [--size BYTES[,BYTES...]] [--streams K
     one does not come back intact).
 
 server --host 127.0.0.1 --port 0 --alpn quic-example [--alpn X ...] [--cert F --key F]
+       [--quic-version 2]
     Echoes every bidirectional stream a client opens, data as it arrives, FIN when the client
     FINs; and every DATAGRAM frame. Prints "listening on HOST:PORT" (the real port) on stdout once ready; runs until killed.
     Without --cert/--key it uses a fresh self-signed certificate for localhost/127.0.0.1/::1.
+    --quic-version 2 makes it speak only QUIC v2 (RFC 9369), so that it answers a v1 client
+    with a Version Negotiation packet.
 """
 
 import argparse
@@ -303,6 +306,10 @@ async def run_server(args):
     configuration = QuicConfiguration(
         is_client=False, alpn_protocols=args.alpn, idle_timeout=30.0, max_datagram_frame_size=65536
     )
+    if args.quic_version == 2:
+        from aioquic.quic.packet import QuicProtocolVersion
+
+        configuration.supported_versions = [QuicProtocolVersion.VERSION_2]
     if args.cert or args.key:
         if not (args.cert and args.key):
             log("--cert and --key go together")
@@ -377,6 +384,7 @@ def main():
     server.add_argument("--alpn", action="append", required=True)
     server.add_argument("--cert")
     server.add_argument("--key")
+    server.add_argument("--quic-version", type=int, choices=[1, 2], default=1)
 
     args = parser.parse_args()
     if args.mode == "client" and args.groups:
