@@ -207,6 +207,7 @@ pub async fn handshake(
             Ok(Ok(connection)) => connection,
         },
         () = negotiations.from(addr) => return Err(not_version_1(addr)),
+        () = nothing_listens(addr, target.bind) => return Err(port_unreachable(addr)),
     };
     let elapsed = started.elapsed();
     if tls.server_seen().asked_for_client_certificate
@@ -260,6 +261,46 @@ fn client_cert_refused(
             client_cert.cert_path.display()
         ),
     }
+}
+
+/// How long a handshake may go unanswered before `send` checks whether anything listens on the
+/// server's UDP port at all.
+const PROBE_AFTER: Duration = Duration::from_millis(300);
+
+/// Completes if the server's host answers one byte sent to its UDP port with ICMP port
+/// unreachable: nothing listens there. s2n-quic's socket is not connected, so the kernel never
+/// passes that ICMP on to it; a connected socket of our own hears it. Never completes otherwise
+/// (silence, a firewall, or a live server, which drops a datagram too short to be QUIC).
+async fn nothing_listens(addr: SocketAddr, bind: Option<SocketAddr>) {
+    tokio::time::sleep(PROBE_AFTER).await;
+    let local: SocketAddr = match bind {
+        Some(bind) => SocketAddr::new(bind.ip(), 0),
+        None if addr.is_ipv4() => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let refused = async {
+        let socket = tokio::net::UdpSocket::bind(local).await.ok()?;
+        socket.connect(addr).await.ok()?;
+        socket.send(&[0]).await.ok()?;
+        let mut answer = [0u8; 1];
+        match tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut answer)).await {
+            Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => Some(()),
+            _ => None,
+        }
+    };
+    if refused.await.is_none() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn port_unreachable(addr: SocketAddr) -> color_eyre::Report {
+    eyre!(
+        "nothing listens on UDP port {} at {}: the host answered with ICMP port unreachable. Is \
+         the server running, and on this port? (qecho serve listens on {} unless told otherwise)",
+        addr.port(),
+        addr.ip(),
+        crate::cli::DEFAULT_ADDR
+    )
 }
 
 fn not_version_1(addr: SocketAddr) -> color_eyre::Report {
