@@ -1,0 +1,232 @@
+//! Interop with quinn, the other Rust QUIC stack (independent of s2n-quic, on rustls): a quinn
+//! client against `qecho serve`, and `qecho send` in each mode against a quinn echo server. Both
+//! quinn ends run inside the test, on loopback, with a fresh self-signed certificate.
+
+mod common;
+
+use common::{DEADLINE, Server, assert_status, last_json, send};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ALPN: &str = "quic-example";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A quinn echo server on 127.0.0.1:0: every bidirectional stream and every datagram echoed.
+/// Runs until the returned runtime is dropped.
+fn quinn_server() -> (tokio::runtime::Runtime, SocketAddr) {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("rcgen");
+    let cert = CertificateDer::from(certified.cert.der().to_vec());
+    let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).expect("key");
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server certificate");
+    tls.alpn_protocols = vec![ALPN.as_bytes().to_vec()];
+    let crypto = QuicServerConfig::try_from(tls).expect("QUIC TLS config");
+    let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let endpoint = runtime
+        .block_on(async { quinn::Endpoint::server(config, ([127, 0, 0, 1], 0).into()) })
+        .expect("quinn server");
+    let addr = endpoint.local_addr().expect("local addr");
+    runtime.spawn(async move {
+        while let Some(incoming) = endpoint.accept().await {
+            tokio::spawn(async move {
+                let Ok(connection) = incoming.await else {
+                    return;
+                };
+                let datagrams = connection.clone();
+                tokio::spawn(async move {
+                    while let Ok(datagram) = datagrams.read_datagram().await {
+                        let _ = datagrams.send_datagram(datagram);
+                    }
+                });
+                while let Ok((mut send, mut receive)) = connection.accept_bi().await {
+                    tokio::spawn(async move {
+                        if tokio::io::copy(&mut receive, &mut send).await.is_ok() {
+                            let _ = send.finish();
+                        }
+                    });
+                }
+            });
+        }
+    });
+    (runtime, addr)
+}
+
+#[test]
+fn qecho_send_in_every_mode_against_a_quinn_server() {
+    let (_runtime, addr) = quinn_server();
+    let target = addr.to_string();
+
+    let out = send(&target, &["-k", "--count", "3", "--interval", "20ms"]);
+    let stdout = assert_status(&out, 0);
+    assert!(stdout.contains(", alpn quic-example,"), "{stdout}");
+    assert!(
+        stdout.contains("3 sent, 3 received, 0 corrupted, 0% loss"),
+        "{stdout}"
+    );
+
+    let out = send(
+        &target,
+        &["-k", "--datagram", "--count", "5", "--interval", "20ms"],
+    );
+    let stdout = assert_status(&out, 0);
+    assert!(
+        stdout.contains("5 sent, 5 received, 0 corrupted"),
+        "{stdout}"
+    );
+
+    let out = send(
+        &target,
+        &["-k", "--bytes", "20MiB", "--streams", "4", "--json"],
+    );
+    let summary = last_json(&assert_status(&out, 0));
+    assert_eq!(summary["echoed_bytes"], 20 << 20, "{summary}");
+
+    let out = send(
+        &target,
+        &["-k", "--connections", "50", "--parallel", "8", "--json"],
+    );
+    let summary = last_json(&assert_status(&out, 0));
+    assert_eq!(summary["ok"], 50, "{summary}");
+}
+
+/// Like `qecho send -k`: the chain is not checked, the handshake signature is.
+#[derive(Debug)]
+struct SkipChainCheck(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for SkipChainCheck {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[test]
+fn quinn_client_against_qecho_serve() {
+    let server = Server::start(&[]);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(SkipChainCheck(provider())))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.as_bytes().to_vec()];
+    let crypto = QuicClientConfig::try_from(tls).expect("QUIC TLS config");
+    let run = async {
+        let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let connection = endpoint.connect(server.addr, "localhost")?.await?;
+
+        // Three messages on one stream, each read back before the next, then FIN both ways.
+        let (mut send, mut receive) = connection.open_bi().await?;
+        for i in 0..3 {
+            let message = format!("quinn message {i}");
+            send.write_all(message.as_bytes()).await?;
+            let mut echo = vec![0; message.len()];
+            receive.read_exact(&mut echo).await?;
+            assert_eq!(echo, message.as_bytes(), "echo {i}");
+        }
+        send.finish()?;
+        assert_eq!(
+            receive.read_to_end(1024).await?.len(),
+            0,
+            "bytes after the echo"
+        );
+
+        // Datagrams, one at a time.
+        for i in 0..3 {
+            let message = bytes::Bytes::from(format!("quinn datagram {i}"));
+            connection.send_datagram(message.clone())?;
+            let echo =
+                tokio::time::timeout(Duration::from_secs(5), connection.read_datagram()).await??;
+            assert_eq!(echo, message, "datagram {i}");
+        }
+
+        // 4 MiB on a second stream, written and read at once.
+        let (mut send, mut receive) = connection.open_bi().await?;
+        let data = common::peer::payload(5, 4 << 20);
+        let expected = data.clone();
+        let writer = tokio::spawn(async move {
+            send.write_all(&data).await?;
+            send.finish()?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        });
+        let echo = receive.read_to_end(8 << 20).await?;
+        writer.await??;
+        assert!(echo == expected, "bulk echo differs ({} bytes)", echo.len());
+
+        connection.close(0u32.into(), b"done");
+        endpoint.wait_idle().await;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    runtime
+        .block_on(async { tokio::time::timeout(DEADLINE, run).await })
+        .expect("within the deadline")
+        .unwrap_or_else(|err| panic!("quinn client: {err}\n{}", server.log.text()));
+
+    let closed = server
+        .log
+        .wait_for("bytes echoed", DEADLINE)
+        .unwrap_or_else(|| panic!("no close logged:\n{}", server.log.text()));
+    let bytes = 3 * "quinn message 0".len() + (4 << 20) + 3 * "quinn datagram 0".len();
+    assert!(
+        closed.contains(&format!(
+            "{bytes} bytes echoed on 2 stream(s) and 3 datagram(s)"
+        )),
+        "{closed}"
+    );
+    assert!(closed.contains("closed by the client"), "{closed}");
+}
