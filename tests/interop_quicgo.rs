@@ -133,10 +133,16 @@ fn quicgo_client_against_qecho(alpn: &str) {
     );
     assert!(closed.contains("closed by the client"), "{closed}");
     // quic-go (0.29) reads datagrams into 1452-byte buffers, so the server's path MTU probes
-    // beyond that are lost on loopback. That is the probing working, not loss on the path, and
-    // the log says so apart.
+    // beyond that are lost on loopback (3 of them). That is the probing working, not loss on the
+    // path, and the log says so apart. (One packet of the exchange itself may be declared lost
+    // spuriously on a loaded machine; the probes must not be.)
     let quic = server.log.wait_for("; QUIC: srtt", DEADLINE).unwrap();
-    assert!(quic.contains("/ lost 0, MTU probes lost "), "{quic}");
+    assert!(quic.contains(", MTU probes lost "), "{quic}");
+    let lost: u64 = word_after(&quic, "/ lost ")
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| panic!("no loss count in {quic}"));
+    assert!(lost <= 1, "MTU probes counted as loss: {quic}");
 }
 
 #[test]
