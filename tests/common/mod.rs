@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod peer;
+pub mod skip_chain;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
