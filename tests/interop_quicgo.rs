@@ -220,6 +220,38 @@ fn a_server_with_an_ed25519_certificate_is_explained() {
     );
 }
 
+/// The example's server echoes only the first stream of a connection: with more streams, ping and
+/// bulk mode fail (status 1) and say that this is the likely reason.
+#[test]
+fn several_streams_against_quicgo_server_are_explained() {
+    let server = GoServer::start(EXAMPLE_ALPNS[0]);
+    let hint = "stream(s) 2 got no echo at all while others did: the server may echo only one \
+                stream per connection";
+    let out = send(
+        &server.addr,
+        &[
+            "-k",
+            "--streams",
+            "2",
+            "--count",
+            "2",
+            "--interval",
+            "50ms",
+            "--timeout",
+            "500ms",
+        ],
+    );
+    let stdout = assert_status(&out, 1);
+    assert!(stdout.contains("stream 1: 2 sent, 2 received"), "{stdout}");
+    assert!(stdout.contains(hint), "{stdout}");
+
+    let out = send(
+        &server.addr,
+        &["-k", "--bytes", "4MiB", "--streams", "2", "--timeout", "1s"],
+    );
+    common::assert_error(&out, 1, &["stopped echoing", hint]);
+}
+
 #[test]
 fn qecho_send_against_quicgo_server_with_the_shipped_example_alpn() {
     qecho_send_against_quicgo(EXAMPLE_ALPNS[0]);

@@ -177,6 +177,14 @@ pub async fn run(
         }
     }
     errors.extend(stalled);
+    // Why, when it failed: a stream that had no echo yet when the run was cut short is no news.
+    if !errors.is_empty() {
+        let per_stream: Vec<(u64, u64)> = counters
+            .iter()
+            .map(|c| (c.sent.get(), c.echoed.get()))
+            .collect();
+        errors.extend(super::streams_without_echo(&per_stream, 1));
+    }
     // Like ping -w: an interrupted run passes if echoes came back intact, fails if none did.
     if interrupted && total_sent > 0 && total_echoed == 0 {
         errors.push(format!(

@@ -237,6 +237,26 @@ async fn stall(totals: impl Fn() -> (u64, u64), timeout: Duration, peer: &str) -
     }
 }
 
+/// With several streams, (sent, echoed) per stream: when some streams got echoes and others sent
+/// at least `min_sent` but got none at all, the likely reason, as a sentence. quic-go's echo
+/// example, for one, echoes only the first stream of a connection.
+fn streams_without_echo(streams: &[(u64, u64)], min_sent: u64) -> Option<String> {
+    let silent: Vec<String> = (1..)
+        .zip(streams)
+        .filter(|(_, (sent, echoed))| *sent >= min_sent.max(1) && *echoed == 0)
+        .map(|(stream_no, _)| stream_no.to_string())
+        .collect();
+    let some_echoed = streams.iter().any(|(_, echoed)| *echoed > 0);
+    (some_echoed && !silent.is_empty()).then(|| {
+        format!(
+            "stream(s) {} got no echo at all while others did: the server may echo only one \
+             stream per connection (quic-go's echo example echoes just the first); --streams 1 \
+             works with such a server",
+            silent.join(", ")
+        )
+    })
+}
+
 /// How long the streaming modes wait, once every byte sent has come back, for the server to
 /// finish its side of the stream, or to send more than it was sent (an error). A server that
 /// neither finishes nor sends more is done echoing: quic-go's echo example never finishes.
@@ -285,4 +305,24 @@ fn connected_line(session: &Session) -> String {
         session.server_name,
         millis(session.handshake)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::streams_without_echo;
+
+    #[test]
+    fn names_silent_streams_only_next_to_echoing_ones() {
+        let hint = streams_without_echo(&[(3, 3), (3, 0), (3, 0)], 2).unwrap_or_default();
+        assert!(
+            hint.starts_with("stream(s) 2, 3 got no echo at all"),
+            "{hint}"
+        );
+        // All silent: the server echoes nothing, a different story.
+        assert_eq!(streams_without_echo(&[(3, 0), (3, 0)], 1), None);
+        // One message lost on a stream is just loss.
+        assert_eq!(streams_without_echo(&[(1, 1), (1, 0)], 2), None);
+        // A stream that sent nothing has nothing to say.
+        assert_eq!(streams_without_echo(&[(5, 5), (0, 0)], 1), None);
+    }
 }

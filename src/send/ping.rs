@@ -167,6 +167,9 @@ pub async fn run(
     let fatal = tallies.iter().find_map(|tally| tally.fatal);
     let elapsed = started.elapsed();
     let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
+    let per_stream: Vec<(u64, u64)> = tallies.iter().map(|t| (t.sent, t.received)).collect();
+    // Two messages at least: one lost message is just loss.
+    let hint = super::streams_without_echo(&per_stream, 2);
     output.summary(
         || {
             let mut text = format!("\n--- {remote} qecho statistics ---\n");
@@ -194,6 +197,9 @@ pub async fn run(
             }
             if let Some(quic) = &quic {
                 text.push_str(&format!("\nQUIC: {}", quic.summary()));
+            }
+            if let Some(hint) = &hint {
+                text.push_str(&format!("\n{hint}"));
             }
             text
         },
