@@ -175,12 +175,7 @@ pub fn client(
     mtu: Mtu,
     negotiations: &VersionNegotiations,
 ) -> Result<s2n_quic::Client> {
-    let local: SocketAddr = match bind {
-        Some(bind) => bind,
-        None if remote.is_ipv4() => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let io = udp_io(local, "bind", mtu)?;
+    let io = udp_io(client_address(remote, bind), "bind", mtu)?;
     s2n_quic::Client::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
@@ -194,6 +189,16 @@ pub fn client(
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))
+}
+
+/// Where a client binds to reach `remote`: `--bind`, or else any address of the same family,
+/// on an ephemeral port.
+pub fn client_address(remote: SocketAddr, bind: Option<SocketAddr>) -> SocketAddr {
+    match bind {
+        Some(bind) => bind,
+        None if remote.is_ipv4() => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
 }
 
 /// The UDP socket and s2n-quic's I/O around it, the same for both ends.

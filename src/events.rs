@@ -59,21 +59,14 @@ impl VersionNegotiations {
     /// Completes once `server` has answered with a Version Negotiation packet; never otherwise.
     pub async fn from(&self, server: SocketAddr) {
         let server = canonical(server);
-        loop {
-            let negotiated = self.0.1.notified();
-            tokio::pin!(negotiated);
-            // Registered before checking, so a packet recorded in between is not missed.
-            negotiated.as_mut().enable();
-            if self
-                .0
-                .0
+        let (servers, recorded) = &*self.0;
+        wait_for(recorded, || {
+            servers
                 .lock()
                 .is_ok_and(|servers| servers.contains(&server))
-            {
-                return;
-            }
-            negotiated.await;
-        }
+                .then_some(())
+        })
+        .await
     }
 }
 
@@ -195,16 +188,25 @@ impl HandshakeVerdict {
 
     /// Waits for the verdict: `Ok` once confirmed, or the error that closed the connection.
     pub async fn wait(&self) -> Result<(), ConnectionError> {
-        loop {
-            let settled = self.settled.notified();
-            tokio::pin!(settled);
-            // Registered before checking, so a verdict set in between is not missed.
-            settled.as_mut().enable();
-            if let Some(outcome) = self.outcome.lock().ok().and_then(|slot| *slot) {
-                return outcome;
-            }
-            settled.await;
+        wait_for(&self.settled, || {
+            self.outcome.lock().ok().and_then(|slot| *slot)
+        })
+        .await
+    }
+}
+
+/// Waits until `check` finds something, checking again each time `changed` is notified (with
+/// `notify_waiters`, which wakes only those already waiting: so the waiter is registered before
+/// each check, and a change in between is not missed).
+async fn wait_for<T>(changed: &Notify, check: impl Fn() -> Option<T>) -> T {
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(found) = check() {
+            return found;
         }
+        notified.await;
     }
 }
 

@@ -273,11 +273,8 @@ const PROBE_AFTER: Duration = Duration::from_millis(300);
 /// (silence, a firewall, or a live server, which drops a datagram too short to be QUIC).
 async fn nothing_listens(addr: SocketAddr, bind: Option<SocketAddr>) {
     tokio::time::sleep(PROBE_AFTER).await;
-    let local: SocketAddr = match bind {
-        Some(bind) => SocketAddr::new(bind.ip(), 0),
-        None if addr.is_ipv4() => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
+    // The client's own address, on a port of its own: --bind's port is s2n-quic's.
+    let local = SocketAddr::new(endpoint::client_address(addr, bind).ip(), 0);
     let refused = async {
         let socket = tokio::net::UdpSocket::bind(local).await.ok()?;
         socket.connect(addr).await.ok()?;
