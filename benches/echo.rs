@@ -17,7 +17,7 @@
 //!
 //! Like for like: TLS 1.3 only; full handshakes (no tickets sent, no resumption); the same
 //! certificate kind as qecho's ephemeral one (ECDSA P-256 from rcgen); the key exchange group and
-//! cipher that s2n-quic's default policy picks (secp256r1, TLS_AES_128_GCM_SHA256); and the client
+//! cipher that qecho negotiates with itself (x25519, TLS_AES_128_GCM_SHA256); and the client
 //! checks the handshake signature but not the certificate chain, as `qecho send -k` does.
 //! Every echoed byte is checked on both sides. The TCP analogue of "100 streams on one connection"
 //! is 100 TCP+TLS connections in parallel, each carrying 1 MiB: TCP has no streams, and that is
@@ -617,7 +617,7 @@ fn report(
             "baseline_client_runtime": "current",
             "pin_client_server_cpus": options.pin,
             "baseline_server_buffer_kib": options.server_buffer_kib,
-            "baseline_tls": "TLS 1.3, TLS_AES_128_GCM_SHA256, secp256r1, ECDSA P-256 cert, no resumption",
+            "baseline_tls": "TLS 1.3, TLS_AES_128_GCM_SHA256, x25519, ECDSA P-256 cert, no resumption",
             "order": "ABBA: odd runs qecho first, even runs baseline first",
         },
         "machine": {
@@ -1573,13 +1573,13 @@ async fn transfer(stream: ClientStream, pattern: &Pattern, start: u64, bytes: u6
     Ok(())
 }
 
-/// TLS 1.3 with what s2n-quic's default policy negotiates with itself: secp256r1 and
+/// TLS 1.3 with what qecho negotiates with itself (its `serve` log names the group): x25519 and
 /// TLS_AES_128_GCM_SHA256.
 fn provider() -> Arc<CryptoProvider> {
     use rustls::crypto::aws_lc_rs as aws;
     Arc::new(CryptoProvider {
         cipher_suites: vec![aws::cipher_suite::TLS13_AES_128_GCM_SHA256],
-        kx_groups: vec![aws::kx_group::SECP256R1],
+        kx_groups: vec![aws::kx_group::X25519],
         ..aws::default_provider()
     })
 }
