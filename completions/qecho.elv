@@ -56,7 +56,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand --alpn 'Application protocol (ALPN) to speak; repeat the flag for several, in order of preference. The default covers qecho and quic-go''s echo example, both as quic-go ships it (quic-echo-example) and in its classic form (quic-example)'
             cand --max-connections 'Connections served at once; past it, new ones are refused with CONNECTION_REFUSED while existing ones carry on'
             cand --retry-threshold 'Handshakes in flight past which clients must first prove their address with a Retry round trip (address validation, RFC 9000 8.1): cheap protection against spoofed floods'
-            cand --max-streams 'Bidirectional streams a client may have open at once on one connection; more wait for a free slot. Each stream buffers at most 4 MiB (2 MiB receive window, 2 MiB send buffer)'
+            cand --max-streams 'Streams a client may have open at once on one connection, of each kind (bidirectional and unidirectional); more wait for a free slot. Each echo buffers at most 4 MiB (2 MiB receive window, 2 MiB send buffer)'
             cand --idle-timeout 'Close a connection after this long without a packet from the client (humantime). Clients that send nothing, or trickle slower than this, are closed'
             cand --handshake-timeout 'Give up on a handshake that has not completed after this long (humantime)'
             cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'

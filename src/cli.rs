@@ -76,7 +76,9 @@ pub enum Command {
     /// Run an echo server: every stream a client opens is echoed back byte for byte.
     ///
     /// Every bidirectional stream a client opens, any number at once, is echoed back byte for byte
-    /// until the client finishes its side; then the server finishes its side. A client that stops
+    /// until the client finishes its side; then the server finishes its side. A unidirectional
+    /// stream is echoed the same way on a unidirectional stream the server opens, in the order the
+    /// client opened its own; so are QUIC DATAGRAM frames, one for one. A client that stops
     /// reading is slowed down by QUIC flow control rather than buffered without bound. Each
     /// connection is logged on standard error when it opens (local and remote address, server
     /// name, ALPN), when its address changes, and when it closes (duration, bytes echoed, streams,
@@ -201,8 +203,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub retry_threshold: u64,
 
-    /// Bidirectional streams a client may have open at once on one connection; more wait for a
-    /// free slot. Each stream buffers at most 4 MiB (2 MiB receive window, 2 MiB send buffer).
+    /// Streams a client may have open at once on one connection, of each kind (bidirectional and
+    /// unidirectional); more wait for a free slot. Each echo buffers at most 4 MiB (2 MiB receive
+    /// window, 2 MiB send buffer).
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_streams: u64,
 

@@ -125,6 +125,7 @@ fn limits() -> Result<Limits> {
         .with_data_window(CONNECTION_WINDOW)
         .and_then(|limits| limits.with_bidirectional_local_data_window(STREAM_WINDOW))
         .and_then(|limits| limits.with_bidirectional_remote_data_window(STREAM_WINDOW))
+        .and_then(|limits| limits.with_unidirectional_data_window(STREAM_WINDOW))
         .and_then(|limits| limits.with_max_send_buffer_size(SEND_BUFFER))
         .map_err(|err| eyre!("invalid connection limits: {err}"))
 }
@@ -134,6 +135,9 @@ fn server_limits(server: &ServerLimits) -> Result<Limits> {
     let bad = |what: &str, err| eyre!("invalid {what}: {err}");
     limits()?
         .with_max_open_remote_bidirectional_streams(server.max_streams)
+        .and_then(|limits| limits.with_max_open_remote_unidirectional_streams(server.max_streams))
+        // Each of the client's unidirectional streams is echoed on one of ours.
+        .and_then(|limits| limits.with_max_open_local_unidirectional_streams(server.max_streams))
         .map_err(|err| bad("--max-streams", err))?
         .with_max_idle_timeout(server.idle_timeout)
         .map_err(|err| bad("--idle-timeout", err))?

@@ -1,8 +1,11 @@
-//! `qecho serve`: the echo server. Every bidirectional stream a client opens is echoed back byte
-//! for byte until the client finishes its side; every connection is logged when it opens (with its
-//! addresses, server name and ALPN) and when it closes (duration, bytes, streams, reason).
+//! `qecho serve`: the echo server. Every stream a client opens is echoed back byte for byte until
+//! the client finishes its side: a bidirectional stream on itself, a unidirectional one on a
+//! unidirectional stream of ours (as WebTransport echo servers do). Every connection is logged
+//! when it opens (with its addresses, server name and ALPN) and when it closes (duration, bytes,
+//! streams, reason).
 //!
-//! One task per connection, one per stream. Shutdown (Ctrl-C, SIGTERM) stops accepting, closes
+//! One task per connection, one per stream, and one more that opens our unidirectional streams
+//! in the order the client's arrive, so that a client can pair them up. Shutdown (Ctrl-C, SIGTERM) stops accepting, closes
 //! every connection with application code 0, waits briefly for the tasks to finish, and returns.
 
 use crate::cli::ServeArgs;
@@ -14,14 +17,14 @@ use color_eyre::eyre::{Result, eyre};
 use s2n_quic::Connection;
 use s2n_quic::connection::Handle;
 use s2n_quic::provider::datagram::default as datagram;
-use s2n_quic::stream::{BidirectionalStream, PeerStream};
+use s2n_quic::stream::{PeerStream, ReceiveStream, SendStream};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -163,6 +166,8 @@ async fn serve_connection(
     let echoed = Arc::new(AtomicU64::new(0));
     let mut stream_count = 0u64;
     let mut streams = JoinSet::new();
+    // Started with the client's first unidirectional stream: most clients open none.
+    let mut unidirectional: Option<mpsc::UnboundedSender<ReceiveStream>> = None;
     let (handle, mut acceptor) = connection.split();
     let datagrams = Arc::new(AtomicU64::new(0));
     let datagram_echo = tokio::spawn(echo_datagrams(
@@ -175,12 +180,23 @@ async fn serve_connection(
             accepted = acceptor.accept() => match accepted {
                 Ok(Some(PeerStream::Bidirectional(stream))) => {
                     stream_count += 1;
-                    streams.spawn(echo_stream(stream, id, echoed.clone()));
+                    let (receiver, sender) = stream.split();
+                    streams.spawn(echo_stream(receiver, sender, id, echoed.clone()));
                 }
-                Ok(Some(PeerStream::Receive(mut stream))) => {
-                    // Nothing to echo on: tell the client to stop rather than buffer its data.
-                    debug!(conn = id, stream = stream.id(), "refusing a unidirectional stream");
-                    let _ = stream.stop_sending(0u8.into());
+                Ok(Some(PeerStream::Receive(stream))) => {
+                    stream_count += 1;
+                    let queue = unidirectional.get_or_insert_with(|| {
+                        let (queue, incoming) = mpsc::unbounded_channel();
+                        streams.spawn(echo_unidirectional_streams(
+                            handle.clone(),
+                            incoming,
+                            id,
+                            echoed.clone(),
+                        ));
+                        queue
+                    });
+                    // The receiving task lives as long as this connection's loop.
+                    let _ = queue.send(stream);
                 }
                 Ok(None) => break "closed normally".to_string(),
                 Err(err) => break explain::connection_closed(&err, "the client"),
@@ -215,11 +231,56 @@ async fn serve_connection(
     );
 }
 
-/// Echoes one stream until the client finishes its side, then finishes ours.
-async fn echo_stream(stream: BidirectionalStream, conn: u64, echoed: Arc<AtomicU64>) {
-    let id = stream.id();
-    debug!(conn, stream = id, "stream {id} opened");
-    let (mut receiver, mut sender) = stream.split();
+/// Echoes the client's unidirectional streams, each on a unidirectional stream of ours, opened in
+/// the order theirs arrived. Opening waits until the client allows us one more stream; meanwhile
+/// nothing is read from theirs, so QUIC flow control holds the client back. The queue is bounded
+/// by `--max-streams`, the number of streams the client may have open.
+async fn echo_unidirectional_streams(
+    mut handle: Handle,
+    mut incoming: mpsc::UnboundedReceiver<ReceiveStream>,
+    conn: u64,
+    echoed: Arc<AtomicU64>,
+) {
+    let mut echoes = JoinSet::new();
+    loop {
+        tokio::select! {
+            received = incoming.recv() => {
+                let Some(receiver) = received else { break };
+                match handle.open_send_stream().await {
+                    Ok(sender) => {
+                        echoes.spawn(echo_stream(receiver, sender, conn, echoed.clone()));
+                    }
+                    Err(err) => {
+                        let reason = explain::connection_closed(&err, "the client");
+                        debug!(conn, stream = receiver.id(), "no stream to echo on: {reason}");
+                        break;
+                    }
+                }
+            }
+            Some(_) = echoes.join_next(), if !echoes.is_empty() => {}
+        }
+    }
+    while echoes.join_next().await.is_some() {}
+}
+
+/// Echoes one stream until the client finishes its side, then finishes ours. `receiver` and
+/// `sender` are the two halves of a client's bidirectional stream, or a client's unidirectional
+/// stream and the one of ours that echoes it.
+async fn echo_stream(
+    mut receiver: ReceiveStream,
+    mut sender: SendStream,
+    conn: u64,
+    echoed: Arc<AtomicU64>,
+) {
+    let id = receiver.id();
+    match sender.id() {
+        ours if ours == id => debug!(conn, stream = id, "stream {id} opened"),
+        ours => debug!(
+            conn,
+            stream = id,
+            "stream {id} opened, echoed on stream {ours}"
+        ),
+    }
     let mut bytes = 0u64;
     let result = async {
         // `send` waits while the client is not reading, so an idle reader stops us reading too:

@@ -442,6 +442,29 @@ fn datagrams_with_aioquic_both_ways() {
     );
 }
 
+/// A unidirectional stream has no way back, so `qecho serve` echoes each on a unidirectional
+/// stream of its own, in the order the client opened them (aioquic's client, 3 at once).
+#[test]
+fn unidirectional_streams_from_aioquic_are_echoed_on_the_servers() {
+    let server = Server::start(&[]);
+    let out = aioquic_client(server.addr, &["--alpn", "qecho", "--uni", "3"]);
+    assert_client_ok(&out, "qecho", 1, 1, 32);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("unidirectional: 3/3 echoed intact, in order"),
+        "{stdout}"
+    );
+    // 32 on the bidirectional stream, then 4 + 1000, 4 + 2000 and 4 + 3000.
+    assert!(
+        server
+            .log
+            .wait_for("6044 bytes echoed on 4 stream(s)", LOG_WAIT)
+            .is_some(),
+        "{}",
+        server.log.text()
+    );
+}
+
 /// A server that speaks only QUIC v2 answers with a Version Negotiation packet. s2n-quic would
 /// ignore it and retry until the connect timeout; `send` gives up at once and says why, in
 /// every mode that connects.

@@ -103,10 +103,8 @@ fn qecho_send_in_every_mode_against_a_quinn_server() {
     assert_eq!(summary["ok"], 50, "{summary}");
 }
 
-#[test]
-fn quinn_client_against_qecho_serve() {
-    let server = Server::start(&[]);
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+/// A quinn client configured for qecho's ALPN that skips the chain check, as `send -k` does.
+fn quinn_client_config() -> quinn::ClientConfig {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("TLS 1.3")
@@ -115,9 +113,101 @@ fn quinn_client_against_qecho_serve() {
         .with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.as_bytes().to_vec()];
     let crypto = QuicClientConfig::try_from(tls).expect("QUIC TLS config");
+    quinn::ClientConfig::new(Arc::new(crypto))
+}
+
+#[test]
+fn unidirectional_streams_are_echoed_on_the_servers_in_order() {
+    let server = Server::start(&[]);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let messages: Vec<bytes::Bytes> = (0..3)
+        .map(|i| common::peer::payload(i, 1000 + i as usize * 70_000))
+        .collect();
     let run = async {
         let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
-        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        endpoint.set_default_client_config(quinn_client_config());
+        let connection = endpoint.connect(server.addr, "localhost")?.await?;
+        // All three written and finished before any echo is read: the server must queue them.
+        for message in &messages {
+            let mut send = connection.open_uni().await?;
+            send.write_all(message).await?;
+            send.finish()?;
+        }
+        for (i, message) in messages.iter().enumerate() {
+            let mut receive = connection.accept_uni().await?;
+            let echo = receive.read_to_end(1 << 20).await?;
+            assert!(
+                echo == *message,
+                "echo {i}: {} bytes, expected {}",
+                echo.len(),
+                message.len()
+            );
+        }
+        connection.close(0u32.into(), b"done");
+        endpoint.wait_idle().await;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    runtime
+        .block_on(async { tokio::time::timeout(DEADLINE, run).await })
+        .expect("within the deadline")
+        .unwrap_or_else(|err| panic!("quinn client: {err}\n{}", server.log.text()));
+
+    let closed = server
+        .log
+        .wait_for("bytes echoed", DEADLINE)
+        .unwrap_or_else(|| panic!("no close logged:\n{}", server.log.text()));
+    let bytes: usize = messages.iter().map(bytes::Bytes::len).sum();
+    assert!(
+        closed.contains(&format!("{bytes} bytes echoed on 3 stream(s)")),
+        "{closed}"
+    );
+}
+
+#[test]
+fn a_client_that_allows_no_streams_back_still_gets_its_bidirectional_echoes() {
+    let server = Server::start(&[]);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let run = async {
+        let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
+        let mut config = quinn_client_config();
+        let mut transport = quinn::TransportConfig::default();
+        transport.max_concurrent_uni_streams(0u8.into());
+        config.transport_config(Arc::new(transport));
+        endpoint.set_default_client_config(config);
+        let connection = endpoint.connect(server.addr, "localhost")?.await?;
+        // The server cannot open a stream to echo this on; it must not stop serving the rest.
+        let mut unechoed = connection.open_uni().await?;
+        unechoed.write_all(b"nowhere to echo this").await?;
+        let (mut send, mut receive) = connection.open_bi().await?;
+        send.write_all(b"bidirectional").await?;
+        send.finish()?;
+        assert_eq!(receive.read_to_end(1024).await?, b"bidirectional");
+        connection.close(0u32.into(), b"done");
+        endpoint.wait_idle().await;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    runtime
+        .block_on(async { tokio::time::timeout(DEADLINE, run).await })
+        .expect("within the deadline")
+        .unwrap_or_else(|err| panic!("quinn client: {err}\n{}", server.log.text()));
+    let closed = server
+        .log
+        .wait_for("bytes echoed", DEADLINE)
+        .unwrap_or_else(|| panic!("no close logged:\n{}", server.log.text()));
+    assert!(
+        closed.contains("13 bytes echoed on 2 stream(s)"),
+        "{closed}"
+    );
+    assert!(closed.contains("closed by the client"), "{closed}");
+}
+
+#[test]
+fn quinn_client_against_qecho_serve() {
+    let server = Server::start(&[]);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let run = async {
+        let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
+        endpoint.set_default_client_config(quinn_client_config());
         let connection = endpoint.connect(server.addr, "localhost")?.await?;
 
         // Three messages on one stream, each read back before the next, then FIN both ways.

@@ -57,14 +57,20 @@ class Peer(QuicConnectionProtocol):
         self.stop_sendings = {}
         self.terminated = None
         self.datagrams = asyncio.Queue()
+        self.server_uni = {}  # the server's unidirectional streams: stream id -> bytes so far
+        self.server_uni_changed = asyncio.Event()
 
     def quic_event_received(self, event):
         if isinstance(event, events.DatagramFrameReceived):
             self.datagrams.put_nowait(event.data)
         if isinstance(event, events.ProtocolNegotiated):
             self.alpn = event.alpn_protocol
-        elif isinstance(event, events.StreamDataReceived) and event.end_stream:
-            self.fins.add(event.stream_id)
+        elif isinstance(event, events.StreamDataReceived):
+            if event.stream_id % 4 == 3:  # server-initiated, unidirectional (RFC 9000 2.1)
+                self.server_uni.setdefault(event.stream_id, bytearray()).extend(event.data)
+                self.server_uni_changed.set()
+            if event.end_stream:
+                self.fins.add(event.stream_id)
         elif isinstance(event, events.StreamReset):
             self.resets[event.stream_id] = event.error_code
             reader = self._stream_readers.get(event.stream_id)
@@ -163,7 +169,7 @@ async def run_client(args):
     else:
         configuration.verify_mode = ssl.CERT_NONE
 
-    stats = {"sent_bytes": 0, "echoed_bytes": 0, "messages": 0, "fins": 0, "datagrams": 0}
+    stats = {"sent_bytes": 0, "echoed_bytes": 0, "messages": 0, "fins": 0, "datagrams": 0, "uni": 0}
     expected_messages = args.count * args.streams
     try:
         connection = connect(
@@ -198,6 +204,11 @@ async def run_client(args):
                     await echo_datagrams(peer, args.datagrams, stats)
                 except (Failure, asyncio.TimeoutError) as failure:
                     failures.append(failure if isinstance(failure, Failure) else Failure(f"datagram echo: {failure!r}"))
+            if args.uni:
+                try:
+                    await echo_unidirectional(peer, args.uni, stats)
+                except (Failure, asyncio.TimeoutError) as failure:
+                    failures.append(failure if isinstance(failure, Failure) else Failure(f"unidirectional echo: {failure!r}"))
             for failure in failures:
                 log(f"FAILED: {failure}" if isinstance(failure, Failure) else f"ERROR: {failure!r}")
             peer.close()
@@ -207,6 +218,8 @@ async def run_client(args):
 
     if args.datagrams:
         print(f"datagrams: {stats['datagrams']}/{args.datagrams} echoed intact", flush=True)
+    if args.uni:
+        print(f"unidirectional: {stats['uni']}/{args.uni} echoed intact, in order", flush=True)
     print(
         f"summary: {args.streams} streams, {stats['messages']}/{expected_messages} messages echoed intact, "
         f"{stats['echoed_bytes']}/{stats['sent_bytes']} bytes, {stats['fins']}/{args.streams} FINs",
@@ -218,6 +231,31 @@ async def run_client(args):
         return 1
     print("ok: every byte matched", flush=True)
     return 0
+
+
+async def echo_unidirectional(peer, count, stats):
+    """Sends `count` messages at once, each on a unidirectional stream of its own with a FIN; the
+    server must echo each on a unidirectional stream of its own, opened in the same order, within
+    ECHO_LIMIT."""
+    messages = []
+    for seq in range(count):
+        stream_id = peer._quic.get_next_available_stream_id(is_unidirectional=True)
+        message = seq.to_bytes(4, "big") + os.urandom(1000 * (seq + 1))
+        peer._quic.send_stream_data(stream_id, message, end_stream=True)
+        messages.append(message)
+    peer.transmit()
+    deadline = asyncio.get_running_loop().time() + ECHO_LIMIT
+    while sum(1 for stream_id in peer.server_uni if stream_id in peer.fins) < count:
+        remaining = deadline - asyncio.get_running_loop().time()
+        peer.server_uni_changed.clear()
+        await asyncio.wait_for(peer.server_uni_changed.wait(), max(remaining, 0))
+    echoes = [bytes(peer.server_uni[stream_id]) for stream_id in sorted(peer.server_uni)]
+    if len(echoes) != count:
+        raise Failure(f"{len(echoes)} unidirectional streams came back for {count} sent")
+    for seq, (message, echo) in enumerate(zip(messages, echoes)):
+        if echo != message:
+            raise Failure(f"unidirectional stream {seq}: the echo differs ({len(echo)} bytes for {len(message)})")
+        stats["uni"] += 1
 
 
 async def echo_datagrams(peer, count, stats):
@@ -377,6 +415,7 @@ def main():
     client.add_argument("--server-name", default="localhost")
     client.add_argument("--groups", type=lambda text: text.split(","), help="key exchange groups to offer")
     client.add_argument("--datagrams", type=int, default=0, help="DATAGRAM frames to echo after the streams")
+    client.add_argument("--uni", type=int, default=0, help="unidirectional streams to echo after the rest, at once")
 
     server = modes.add_parser("server")
     server.add_argument("--host", default="127.0.0.1")
