@@ -442,6 +442,42 @@ fn datagrams_with_aioquic_both_ways() {
     );
 }
 
+/// Two mechanisms an echo over loopback never needs and real peers use: address validation by
+/// Retry (RFC 9000 8.1) and 1-RTT key updates (RFC 9001 6), each with aioquic on the other end,
+/// both ways. The key phase is read from aioquic: 1 each way means the update went out and
+/// s2n-quic answered with its own.
+#[test]
+fn retry_and_key_updates_with_aioquic_both_ways() {
+    let server = Server::start(&["--retry-threshold", "0", "-v"]);
+    let out = aioquic_client(
+        server.addr,
+        &["--alpn", "qecho", "--count", "3", "--key-update"],
+    );
+    assert_client_ok(&out, "qecho", 1, 3, 96);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("key phase after the update: sent 1, received 1"),
+        "{stdout}"
+    );
+    assert!(
+        server.log.wait_for("sent Retry", LOG_WAIT).is_some(),
+        "{}",
+        server.log.text()
+    );
+
+    let server = AioquicServer::start(&["--alpn", "quic-example", "--retry", "--key-update"]);
+    let out = common::send(
+        &server.target(),
+        &["-k", "--count", "4", "--interval", "20ms"],
+    );
+    assert_send_ok(&out, &server, 11, 4);
+    assert!(
+        server.wait_for("key phase after the update: sent 1, received 1", LOG_WAIT),
+        "{}",
+        server.stderr()
+    );
+}
+
 /// A unidirectional stream has no way back, so `qecho serve` echoes each on a unidirectional
 /// stream of its own, in the order the client opened them (aioquic's client, 3 at once).
 #[test]

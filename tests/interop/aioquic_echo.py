@@ -97,7 +97,16 @@ def parse_sizes(text):
     return sizes
 
 
-async def echo_stream(peer, index, count, sizes, stats):
+def key_phases(peer):
+    """The 1-RTT key phase each way: both 1 once a key update has gone out and the peer answered
+    with its own (RFC 9001 6)."""
+    from aioquic import tls
+
+    pair = peer._quic._cryptos[tls.Epoch.ONE_RTT]
+    return pair.send.key_phase, pair.recv.key_phase
+
+
+async def echo_stream(peer, index, count, sizes, stats, key_update=False):
     reader, writer = await peer.create_stream()
     stream_id = writer.get_extra_info("stream_id")
     for seq in range(count):
@@ -119,6 +128,9 @@ async def echo_stream(peer, index, count, sizes, stats):
                 f"stream {stream_id} seq={seq + 1}: no complete echo of {size} bytes "
                 f"within {ECHO_LIMIT}s"
             ) from None
+        if key_update and index == 0 and seq == 0:
+            peer._quic.request_key_update()  # the next messages go out under new keys
+            peer.transmit()
         if echo != payload:
             first = next(i for i, (a, b) in enumerate(zip(echo, payload)) if a != b)
             raise Failure(
@@ -195,7 +207,10 @@ async def run_client(args):
                 log(f"server chose ALPN {peer.alpn!r}, which we did not offer ({args.alpn})")
                 return 1
             results = await asyncio.gather(
-                *(echo_stream(peer, i, args.count, args.sizes, stats) for i in range(args.streams)),
+                *(
+                    echo_stream(peer, i, args.count, args.sizes, stats, args.key_update)
+                    for i in range(args.streams)
+                ),
                 return_exceptions=True,
             )
             failures = [r for r in results if isinstance(r, BaseException)]
@@ -211,6 +226,9 @@ async def run_client(args):
                     failures.append(failure if isinstance(failure, Failure) else Failure(f"unidirectional echo: {failure!r}"))
             for failure in failures:
                 log(f"FAILED: {failure}" if isinstance(failure, Failure) else f"ERROR: {failure!r}")
+            if args.key_update:
+                sent, received = key_phases(peer)
+                print(f"key phase after the update: sent {sent}, received {received}", flush=True)
             peer.close()
     except ConnectionError as error:
         log(f"connection error: {error!r}")
@@ -297,7 +315,7 @@ def self_signed(names, addresses):
     return certificate, key
 
 
-async def echo_handler(reader, writer):
+async def echo_handler(reader, writer, key_update=False):
     stream_id = writer.get_extra_info("stream_id")
     total = 0
     try:
@@ -307,6 +325,12 @@ async def echo_handler(reader, writer):
                 break
             total += len(data)
             writer.write(data)
+            peer = writer.transport.protocol
+            if key_update and not getattr(peer, "key_updated", False):
+                peer.key_updated = True
+                peer._quic.request_key_update()
+                peer.transmit()
+                log("key update requested")
         writer.write_eof()
         log(f"stream {stream_id}: echoed {total} bytes, FIN sent")
     except Exception as error:  # report, never take the server down
@@ -336,6 +360,9 @@ class EchoServerPeer(Peer):
         if isinstance(event, events.ProtocolNegotiated):
             log(f"connection, alpn {event.alpn_protocol}")
         elif isinstance(event, events.ConnectionTerminated):
+            if getattr(self, "key_updated", False):
+                sent, received = key_phases(self)
+                log(f"key phase after the update: sent {sent}, received {received}")
             log(f"connection closed: error {event.error_code:#x}, reason {event.reason_phrase!r}")
         super().quic_event_received(event)
 
@@ -359,7 +386,7 @@ async def run_server(args):
     tasks = set()
 
     def on_stream(reader, writer):
-        task = asyncio.ensure_future(echo_handler(reader, writer))
+        task = asyncio.ensure_future(echo_handler(reader, writer, args.key_update))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -369,6 +396,7 @@ async def run_server(args):
         configuration=configuration,
         create_protocol=EchoServerPeer,
         stream_handler=on_stream,
+        retry=args.retry,
     )
     host, port = server._transport.get_extra_info("sockname")[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -416,6 +444,7 @@ def main():
     client.add_argument("--groups", type=lambda text: text.split(","), help="key exchange groups to offer")
     client.add_argument("--datagrams", type=int, default=0, help="DATAGRAM frames to echo after the streams")
     client.add_argument("--uni", type=int, default=0, help="unidirectional streams to echo after the rest, at once")
+    client.add_argument("--key-update", action="store_true", help="update the 1-RTT keys after the first echo")
 
     server = modes.add_parser("server")
     server.add_argument("--host", default="127.0.0.1")
@@ -424,6 +453,8 @@ def main():
     server.add_argument("--cert")
     server.add_argument("--key")
     server.add_argument("--quic-version", type=int, choices=[1, 2], default=1)
+    server.add_argument("--retry", action="store_true", help="make every client prove its address first")
+    server.add_argument("--key-update", action="store_true", help="update the 1-RTT keys after a connection's first echo")
 
     args = parser.parse_args()
     if args.mode == "client" and args.groups:
