@@ -170,17 +170,24 @@ pub fn server(
         .map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
 }
 
+/// A client endpoint, and what its event subscriber hears of servers that speak no QUIC version
+/// we do (s2n-quic itself ignores their Version Negotiation packets).
+pub struct Client {
+    pub quic: s2n_quic::Client,
+    pub negotiations: VersionNegotiations,
+}
+
 /// Starts a client endpoint on `bind`, or else on an ephemeral port of the same address family as
-/// `remote`; `negotiations` hears of servers that speak no QUIC version we do.
+/// `remote`.
 pub fn client(
     remote: SocketAddr,
     bind: Option<SocketAddr>,
     tls: &ClientTls,
     mtu: Mtu,
-    negotiations: &VersionNegotiations,
-) -> Result<s2n_quic::Client> {
+) -> Result<Client> {
     let io = udp_io(client_address(remote, bind), "bind", mtu)?;
-    s2n_quic::Client::builder()
+    let negotiations = VersionNegotiations::default();
+    let quic = s2n_quic::Client::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
         .with_datagram(datagrams(CLIENT_DATAGRAM_QUEUE)?)
@@ -192,7 +199,8 @@ pub fn client(
         .with_event(ConnectionEvents::client(negotiations.clone()))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?
         .start()
-        .map_err(|err| eyre!("cannot start the QUIC client: {err}"))
+        .map_err(|err| eyre!("cannot start the QUIC client: {err}"))?;
+    Ok(Client { quic, negotiations })
 }
 
 /// Where a client binds to reach `remote`: `--bind`, or else any address of the same family,

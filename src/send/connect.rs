@@ -1,13 +1,13 @@
 //! Connecting: resolve `HOST:PORT`, try each address in turn with a bounded handshake, and turn
 //! every way that can fail into a sentence that says what to do about it.
 
-use crate::events::{ConnectionStats, VersionNegotiations, canonical};
+use crate::events::{ConnectionStats, canonical};
 use crate::tls::{ClientTls, Trust};
 use crate::{endpoint, explain};
 use color_eyre::eyre::{Result, eyre};
+use s2n_quic::Connection;
 use s2n_quic::client::Connect;
 use s2n_quic::connection::Error as ConnectionError;
-use s2n_quic::{Client, Connection};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::debug;
@@ -114,7 +114,7 @@ fn split_host_port(text: &str) -> Result<(String, u16)> {
 /// An established connection and what was learned during the handshake.
 pub struct Session {
     /// The endpoint must outlive the connection; it also lets us wait for a clean close.
-    pub client: Client,
+    pub client: endpoint::Client,
     pub connection: Connection,
     pub remote: SocketAddr,
     pub local: SocketAddr,
@@ -128,7 +128,7 @@ impl Session {
     pub async fn close(mut self) {
         self.connection.close(0u8.into());
         drop(self.connection);
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.wait_idle()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.quic.wait_idle()).await;
     }
 }
 
@@ -166,10 +166,8 @@ async fn attempt(
     tls: &ClientTls,
     timeout: Duration,
 ) -> Result<Session> {
-    let negotiations = VersionNegotiations::default();
-    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Jumbo, &negotiations)?;
-    let (connection, handshake) =
-        handshake(&client, &negotiations, addr, target, tls, timeout).await?;
+    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Jumbo)?;
+    let (connection, handshake) = handshake(&client, addr, target, tls, timeout).await?;
     let alpn = connection
         .application_protocol()
         .map(|alpn| String::from_utf8_lossy(&alpn).into_owned())
@@ -186,12 +184,10 @@ async fn attempt(
     })
 }
 
-/// One handshake with `addr` from an existing client endpoint (whose Version Negotiation packets
-/// `negotiations` hears), bounded by `timeout`; returns the connection and how long the
-/// handshake took.
+/// One handshake with `addr` from an existing client endpoint, bounded by `timeout`; returns the
+/// connection and how long the handshake took.
 pub async fn handshake(
-    client: &Client,
-    negotiations: &VersionNegotiations,
+    client: &endpoint::Client,
     addr: SocketAddr,
     target: &Target,
     tls: &ClientTls,
@@ -199,14 +195,14 @@ pub async fn handshake(
 ) -> Result<(Connection, Duration)> {
     let connect = Connect::new(addr).with_server_name(target.server_name.as_str());
     let started = Instant::now();
-    let attempt = tokio::time::timeout(timeout, client.connect(connect));
+    let attempt = tokio::time::timeout(timeout, client.quic.connect(connect));
     let mut connection = tokio::select! {
         attempt = attempt => match attempt {
             Err(_) => return Err(no_answer(addr, timeout, tls)),
             Ok(Err(err)) => return Err(handshake_failed(&err, addr, target, tls)),
             Ok(Ok(connection)) => connection,
         },
-        () = negotiations.from(addr) => return Err(not_version_1(addr)),
+        () = client.negotiations.from(addr) => return Err(not_version_1(addr)),
         () = nothing_listens(addr, target.bind) => return Err(port_unreachable(addr)),
     };
     let elapsed = started.elapsed();

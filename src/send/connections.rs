@@ -6,7 +6,6 @@ use super::Output;
 use super::connect::{self, Target};
 use super::ping::{self, Payload};
 use crate::endpoint;
-use crate::events::VersionNegotiations;
 use crate::stats::percentile;
 use crate::tls::ClientTls;
 use color_eyre::eyre::{Result, eyre};
@@ -40,22 +39,14 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let addr = target.addrs[0];
     // Short connections: probing for jumbo frames would only cost each of them packets.
-    let negotiations = VersionNegotiations::default();
-    let client = endpoint::client(
-        addr,
-        target.bind,
-        tls,
-        endpoint::Mtu::Ethernet,
-        &negotiations,
-    )?;
+    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Ethernet)?;
     let outcomes = RefCell::new(Vec::with_capacity(options.connections as usize));
     let started = Instant::now();
     let all = futures::stream::iter(1..=options.connections)
         .map(|n| {
-            let (client, negotiations, options, outcomes) =
-                (&client, &negotiations, &options, &outcomes);
+            let (client, options, outcomes) = (&client, &options, &outcomes);
             async move {
-                let outcome = one(client, negotiations, addr, target, tls, options, n).await;
+                let outcome = one(client, addr, target, tls, options, n).await;
                 if let Outcome::Failed(why) = &outcome {
                     output.event(
                         || format!("connection {n} failed: {why}"),
@@ -120,7 +111,7 @@ pub async fn run(
         },
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async move {
-        let mut client = client;
+        let mut client = client.quic;
         client.wait_idle().await
     })
     .await;
@@ -135,27 +126,18 @@ pub async fn run(
 }
 
 async fn one(
-    client: &s2n_quic::Client,
-    negotiations: &VersionNegotiations,
+    client: &endpoint::Client,
     addr: std::net::SocketAddr,
     target: &Target,
     tls: &ClientTls,
     options: &Options,
     n: u64,
 ) -> Outcome {
-    let (connection, handshake) = match connect::handshake(
-        client,
-        negotiations,
-        addr,
-        target,
-        tls,
-        options.connect_timeout,
-    )
-    .await
-    {
-        Ok(done) => done,
-        Err(report) => return Outcome::Failed(format!("{report:#}")),
-    };
+    let (connection, handshake) =
+        match connect::handshake(client, addr, target, tls, options.connect_timeout).await {
+            Ok(done) => done,
+            Err(report) => return Outcome::Failed(format!("{report:#}")),
+        };
     let message = options.payload.message(0, n);
     let echo = ping::echo_on_new_stream(&connection, &message, options.timeout).await;
     connection.close(0u8.into());
