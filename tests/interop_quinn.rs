@@ -9,6 +9,7 @@ use common::{DEADLINE, Server, assert_status, last_json, send};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,24 +117,50 @@ fn quinn_client_config() -> quinn::ClientConfig {
     quinn::ClientConfig::new(Arc::new(crypto))
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Connects a quinn client with `config` to `server`, runs `session` on the connection within the
+/// test's deadline, closes it, and returns `serve`'s line about the closed connection.
+fn quinn_session<F, Fut>(server: &Server, config: quinn::ClientConfig, session: F) -> String
+where
+    F: FnOnce(quinn::Connection) -> Fut,
+    Fut: Future<Output = Result<(), BoxError>>,
+{
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let run = async {
+        let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
+        endpoint.set_default_client_config(config);
+        let connection = endpoint.connect(server.addr, "localhost")?.await?;
+        session(connection.clone()).await?;
+        connection.close(0u32.into(), b"done");
+        endpoint.wait_idle().await;
+        Ok::<_, BoxError>(())
+    };
+    runtime
+        .block_on(async { tokio::time::timeout(DEADLINE, run).await })
+        .expect("within the deadline")
+        .unwrap_or_else(|err| panic!("quinn client: {err}\n{}", server.log.text()));
+    server
+        .log
+        .wait_for("bytes echoed", DEADLINE)
+        .unwrap_or_else(|| panic!("no close logged:\n{}", server.log.text()))
+}
+
 #[test]
 fn unidirectional_streams_are_echoed_on_the_servers_in_order() {
     let server = Server::start(&[]);
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let messages: Vec<bytes::Bytes> = (0..3)
         .map(|i| common::peer::payload(i, 1000 + i as usize * 70_000))
         .collect();
-    let run = async {
-        let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
-        endpoint.set_default_client_config(quinn_client_config());
-        let connection = endpoint.connect(server.addr, "localhost")?.await?;
+    let sent = &messages;
+    let closed = quinn_session(&server, quinn_client_config(), |connection| async move {
         // All three written and finished before any echo is read: the server must queue them.
-        for message in &messages {
+        for message in sent {
             let mut send = connection.open_uni().await?;
             send.write_all(message).await?;
             send.finish()?;
         }
-        for (i, message) in messages.iter().enumerate() {
+        for (i, message) in sent.iter().enumerate() {
             let mut receive = connection.accept_uni().await?;
             let echo = receive.read_to_end(1 << 20).await?;
             assert!(
@@ -143,19 +170,8 @@ fn unidirectional_streams_are_echoed_on_the_servers_in_order() {
                 message.len()
             );
         }
-        connection.close(0u32.into(), b"done");
-        endpoint.wait_idle().await;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-    };
-    runtime
-        .block_on(async { tokio::time::timeout(DEADLINE, run).await })
-        .expect("within the deadline")
-        .unwrap_or_else(|err| panic!("quinn client: {err}\n{}", server.log.text()));
-
-    let closed = server
-        .log
-        .wait_for("bytes echoed", DEADLINE)
-        .unwrap_or_else(|| panic!("no close logged:\n{}", server.log.text()));
+        Ok(())
+    });
     let bytes: usize = messages.iter().map(bytes::Bytes::len).sum();
     assert!(
         closed.contains(&format!("{bytes} bytes echoed on 3 stream(s)")),
@@ -166,15 +182,11 @@ fn unidirectional_streams_are_echoed_on_the_servers_in_order() {
 #[test]
 fn a_client_that_allows_no_streams_back_still_gets_its_bidirectional_echoes() {
     let server = Server::start(&[]);
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let run = async {
-        let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
-        let mut config = quinn_client_config();
-        let mut transport = quinn::TransportConfig::default();
-        transport.max_concurrent_uni_streams(0u8.into());
-        config.transport_config(Arc::new(transport));
-        endpoint.set_default_client_config(config);
-        let connection = endpoint.connect(server.addr, "localhost")?.await?;
+    let mut config = quinn_client_config();
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_concurrent_uni_streams(0u8.into());
+    config.transport_config(Arc::new(transport));
+    let closed = quinn_session(&server, config, |connection| async move {
         // The server cannot open a stream to echo this on; it must not stop serving the rest.
         let mut unechoed = connection.open_uni().await?;
         unechoed.write_all(b"nowhere to echo this").await?;
@@ -182,18 +194,8 @@ fn a_client_that_allows_no_streams_back_still_gets_its_bidirectional_echoes() {
         send.write_all(b"bidirectional").await?;
         send.finish()?;
         assert_eq!(receive.read_to_end(1024).await?, b"bidirectional");
-        connection.close(0u32.into(), b"done");
-        endpoint.wait_idle().await;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-    };
-    runtime
-        .block_on(async { tokio::time::timeout(DEADLINE, run).await })
-        .expect("within the deadline")
-        .unwrap_or_else(|err| panic!("quinn client: {err}\n{}", server.log.text()));
-    let closed = server
-        .log
-        .wait_for("bytes echoed", DEADLINE)
-        .unwrap_or_else(|| panic!("no close logged:\n{}", server.log.text()));
+        Ok(())
+    });
     assert!(
         closed.contains("13 bytes echoed on 2 stream(s)"),
         "{closed}"
@@ -204,12 +206,7 @@ fn a_client_that_allows_no_streams_back_still_gets_its_bidirectional_echoes() {
 #[test]
 fn quinn_client_against_qecho_serve() {
     let server = Server::start(&[]);
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let run = async {
-        let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
-        endpoint.set_default_client_config(quinn_client_config());
-        let connection = endpoint.connect(server.addr, "localhost")?.await?;
-
+    let closed = quinn_session(&server, quinn_client_config(), |connection| async move {
         // Three messages on one stream, each read back before the next, then FIN both ways.
         let (mut send, mut receive) = connection.open_bi().await?;
         for i in 0..3 {
@@ -242,25 +239,13 @@ fn quinn_client_against_qecho_serve() {
         let writer = tokio::spawn(async move {
             send.write_all(&data).await?;
             send.finish()?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            Ok::<_, BoxError>(())
         });
         let echo = receive.read_to_end(8 << 20).await?;
         writer.await??;
         assert!(echo == expected, "bulk echo differs ({} bytes)", echo.len());
-
-        connection.close(0u32.into(), b"done");
-        endpoint.wait_idle().await;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-    };
-    runtime
-        .block_on(async { tokio::time::timeout(DEADLINE, run).await })
-        .expect("within the deadline")
-        .unwrap_or_else(|err| panic!("quinn client: {err}\n{}", server.log.text()));
-
-    let closed = server
-        .log
-        .wait_for("bytes echoed", DEADLINE)
-        .unwrap_or_else(|| panic!("no close logged:\n{}", server.log.text()));
+        Ok(())
+    });
     let bytes = 3 * "quinn message 0".len() + (4 << 20) + 3 * "quinn datagram 0".len();
     assert!(
         closed.contains(&format!(
