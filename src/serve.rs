@@ -17,7 +17,7 @@ use color_eyre::eyre::{Result, eyre};
 use s2n_quic::Connection;
 use s2n_quic::connection::Handle;
 use s2n_quic::provider::datagram::default as datagram;
-use s2n_quic::stream::{PeerStream, ReceiveStream, SendStream};
+use s2n_quic::stream::{Error as StreamError, PeerStream, ReceiveStream, SendStream};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -298,12 +298,21 @@ async fn echo_stream(
     .await;
     match result {
         Ok(()) => debug!(conn, stream = id, "stream {id} done: {bytes} bytes echoed"),
-        Err(err) => debug!(
-            conn,
-            stream = id,
-            "stream {id} ended after {bytes} bytes: {}",
-            explain::stream_failed(&err, "the client")
-        ),
+        Err(err) => {
+            debug!(
+                conn,
+                stream = id,
+                "stream {id} ended after {bytes} bytes: {}",
+                explain::stream_failed(&err, "the client")
+            );
+            // Echo the abort too, with the client's code: a dropped send stream would be
+            // finished, passing a cut-short echo off as whole. (Of the two calls, the one for the
+            // side that is already closed does nothing.)
+            if let StreamError::StreamReset { error, .. } = err {
+                let _ = sender.reset(error);
+                let _ = receiver.stop_sending(error);
+            }
+        }
     }
 }
 

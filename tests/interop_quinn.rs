@@ -203,6 +203,45 @@ fn a_client_that_allows_no_streams_back_still_gets_its_bidirectional_echoes() {
     assert!(closed.contains("closed by the client"), "{closed}");
 }
 
+/// An echo mirrors an abort: a client that resets its side of a stream gets the rest of the echo
+/// reset with the same code, not finished as if it were whole (dropping an s2n-quic send stream
+/// finishes it); the same for a unidirectional stream and the server's stream that echoes it.
+#[test]
+fn a_stream_the_client_resets_is_reset_back_with_its_code() {
+    let server = Server::start(&[]);
+    let closed = quinn_session(&server, quinn_client_config(), |connection| async move {
+        let (mut send, mut receive) = connection.open_bi().await?;
+        send.write_all(b"cut short").await?;
+        let mut echo = [0u8; 9];
+        receive.read_exact(&mut echo).await?;
+        send.reset(42u32.into())?;
+        match receive.read_to_end(1024).await {
+            Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(code))) => {
+                assert_eq!(code, 42u32.into(), "bidirectional: reset code")
+            }
+            other => panic!("bidirectional: expected a reset with code 42, got {other:?}"),
+        }
+
+        let mut send = connection.open_uni().await?;
+        send.write_all(b"one way").await?;
+        let mut receive = connection.accept_uni().await?;
+        let mut echo = [0u8; 7];
+        receive.read_exact(&mut echo).await?;
+        send.reset(43u32.into())?;
+        match receive.read_to_end(1024).await {
+            Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(code))) => {
+                assert_eq!(code, 43u32.into(), "unidirectional: reset code")
+            }
+            other => panic!("unidirectional: expected a reset with code 43, got {other:?}"),
+        }
+        Ok(())
+    });
+    assert!(
+        closed.contains("16 bytes echoed on 2 stream(s)"),
+        "{closed}"
+    );
+}
+
 #[test]
 fn quinn_client_against_qecho_serve() {
     let server = Server::start(&[]);
