@@ -76,13 +76,14 @@ pub enum Command {
     /// Run an echo server: every stream a client opens is echoed back byte for byte.
     ///
     /// Every bidirectional stream a client opens, any number at once, is echoed back byte for byte
-    /// until the client finishes its side; then the server finishes its side. A unidirectional
-    /// stream is echoed the same way on a unidirectional stream the server opens, in the order the
-    /// client opened its own; so are QUIC DATAGRAM frames, one for one. A client that stops
-    /// reading is slowed down by QUIC flow control rather than buffered without bound. Each
-    /// connection is logged on standard error when it opens (local and remote address, server
-    /// name, ALPN), when its address changes, and when it closes (duration, bytes echoed, streams,
-    /// and the reason in plain words). The first line says "listening on" with the real address,
+    /// until the client finishes its side; then the server finishes its side, or resets it with
+    /// the client's code if the client reset its own. A unidirectional stream is echoed the same
+    /// way on a unidirectional stream the server opens, in the order the client opened its own,
+    /// and each QUIC DATAGRAM frame with one of the server's. A client that stops reading is
+    /// slowed down by QUIC flow control rather than buffered without bound. Each connection is
+    /// logged on standard error when it opens (local and remote address, server name, ALPN), when
+    /// its address changes, and when it closes (duration, bytes echoed, streams, and the reason in
+    /// plain words). The first line says "listening on" with the real address,
     /// the ALPN list and the certificate's SHA-256 fingerprint. Runs until Ctrl-C or SIGTERM, then
     /// closes its connections cleanly and exits 0.
     Serve(ServeArgs),
