@@ -205,7 +205,8 @@ fn a_client_that_allows_no_streams_back_still_gets_its_bidirectional_echoes() {
 
 /// An echo mirrors an abort: a client that resets its side of a stream gets the rest of the echo
 /// reset with the same code, not finished as if it were whole (dropping an s2n-quic send stream
-/// finishes it); the same for a unidirectional stream and the server's stream that echoes it.
+/// finishes it); the same for a unidirectional stream and the server's stream that echoes it; and
+/// a client that stops reading (STOP_SENDING) is told to stop sending, with its code.
 #[test]
 fn a_stream_the_client_resets_is_reset_back_with_its_code() {
     let server = Server::start(&[]);
@@ -234,12 +235,36 @@ fn a_stream_the_client_resets_is_reset_back_with_its_code() {
             }
             other => panic!("unidirectional: expected a reset with code 43, got {other:?}"),
         }
+
+        // And the other way round: a client that stops reading its echo is told to stop sending
+        // (4 MB is past the stream's 2 MiB window, so the writes cannot all be taken in unread).
+        let (mut send, mut receive) = connection.open_bi().await?;
+        receive.stop(44u32.into())?;
+        let mut stopped = None;
+        for _ in 0..4000 {
+            match send.write_all(&[7; 1024]).await {
+                Ok(()) => continue,
+                Err(quinn::WriteError::Stopped(code)) => {
+                    stopped = Some(code);
+                    // quinn leaves the RESET_STREAM that STOP_SENDING calls for to us; until
+                    // then it keeps sending what it buffered, and once it had filled its
+                    // congestion window that way it could not even send its CONNECTION_CLOSE.
+                    send.reset(code)?;
+                    break;
+                }
+                Err(other) => panic!("expected STOP_SENDING with code 44, got {other:?}"),
+            }
+        }
+        assert_eq!(stopped, Some(44u32.into()), "STOP_SENDING code");
+
+        // The connection carries on.
+        let (mut send, mut receive) = connection.open_bi().await?;
+        send.write_all(b"still here").await?;
+        send.finish()?;
+        assert_eq!(receive.read_to_end(1024).await?, b"still here");
         Ok(())
     });
-    assert!(
-        closed.contains("16 bytes echoed on 2 stream(s)"),
-        "{closed}"
-    );
+    assert!(closed.contains("echoed on 4 stream(s)"), "{closed}");
 }
 
 #[test]
