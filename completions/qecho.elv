@@ -119,7 +119,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand --out 'Directory to write cert.pem and key.pem into, or ca.pem and ca-key.pem with --ca (created if missing)'
             cand -n 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN; the first is also the subject''s common name. With --ca, the CA''s one name [default: localhost, 127.0.0.1 and ::1; with --ca, "qecho CA"; --client needs one]'
             cand --name 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN; the first is also the subject''s common name. With --ca, the CA''s one name [default: localhost, 127.0.0.1 and ::1; with --ca, "qecho CA"; --client needs one]'
-            cand --valid-for 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h)'
+            cand --valid-for 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h); with --sign-with, no longer than the CA itself, since verifiers refuse a chain whose CA expired'
             cand --sign-with 'Sign the certificate with the CA in CA_DIR (its ca.pem and ca-key.pem, as --ca writes them) instead of by itself'
             cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
             cand -f 'Overwrite the certificate and key files if they exist'

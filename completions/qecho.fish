@@ -95,7 +95,7 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -s h -l help -d 'Print
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s V -l version -d 'Print version'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s o -l out -d 'Directory to write cert.pem and key.pem into, or ca.pem and ca-key.pem with --ca (created if missing)' -r -f -a "(__fish_complete_directories)"
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s n -l name -d 'Name the certificate is valid for; repeat for several. An IP address becomes an IP SAN, anything else a DNS SAN; the first is also the subject\'s common name. With --ca, the CA\'s one name [default: localhost, 127.0.0.1 and ::1; with --ca, "qecho CA"; --client needs one]' -r
-complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l valid-for -d 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l valid-for -d 'How long the certificate stays valid, from now (humantime: 365days, 90days, 12h); with --sign-with, no longer than the CA itself, since verifiers refuse a chain whose CA expired' -r
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l sign-with -d 'Sign the certificate with the CA in CA_DIR (its ca.pem and ca-key.pem, as --ca writes them) instead of by itself' -r -f -a "(__fish_complete_directories)"
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
 json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"

@@ -9,13 +9,22 @@ use rcgen::{
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A certificate with its private key, both PEM-encoded.
 pub struct Identity {
     pub cert_pem: String,
     pub key_pem: String,
     pub fingerprint: Fingerprint,
+}
+
+/// A certificate just made, and how long it is valid.
+pub struct Generated {
+    pub identity: Identity,
+    /// `valid_for` from now, or its CA's own expiry if that comes first.
+    pub valid_until: SystemTime,
+    /// Whether its CA's expiry cut `valid_for` short.
+    pub cut_short_by_ca: bool,
 }
 
 /// SHA-256 over the DER encoding of a certificate, shown as `sha256:<hex>`.
@@ -83,6 +92,8 @@ pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
     /// The CA's subject, to say who signed a certificate.
     pub subject: String,
+    /// A certificate it signs is worth nothing past this: verifiers refuse the chain.
+    not_after: time::OffsetDateTime,
 }
 
 impl Ca {
@@ -122,15 +133,31 @@ impl Ca {
                 cert_path.display()
             ));
         }
+        let not_after = parsed.validity().not_after.to_datetime();
+        if not_after <= time::OffsetDateTime::now_utc() {
+            return Err(eyre!(
+                "{flag} {}: the CA certificate {} expired on {}, so every certificate it signs \
+                 would be refused; make a new CA with `qecho gencert --ca --out {} --force` and \
+                 give its ca.pem to those who verify",
+                dir.display(),
+                cert_path.display(),
+                humantime::format_rfc3339_seconds(SystemTime::from(not_after)),
+                dir.display()
+            ));
+        }
         let subject = parsed.subject().to_string();
         let issuer = Issuer::from_ca_cert_pem(&cert.pem, key)
             .map_err(|err| not_a_ca(&format!("cannot be used to sign ({err})")))?;
-        Ok(Self { issuer, subject })
+        Ok(Self {
+            issuer,
+            subject,
+            not_after,
+        })
     }
 }
 
-/// Makes an ECDSA P-256 certificate for `usage`, valid from now until `valid_for` from now, signed
-/// by `ca` or else by itself. A server or client certificate is valid for `names` (IP literals
+/// Makes an ECDSA P-256 certificate for `usage`, valid from now until `valid_for` from now (but
+/// not past `ca`'s own expiry), signed by `ca` or else by itself. A server or client certificate is valid for `names` (IP literals
 /// become IP SANs, anything else DNS SANs), the first also being its common name; a CA is named by
 /// its one name and has no SANs.
 pub fn generate(
@@ -138,7 +165,7 @@ pub fn generate(
     valid_for: Duration,
     usage: Usage,
     ca: Option<&Ca>,
-) -> Result<Identity> {
+) -> Result<Generated> {
     let first = names
         .first()
         .ok_or_else(|| eyre!("a certificate needs at least one name: pass --name"))?;
@@ -176,9 +203,14 @@ pub fn generate(
     let now = time::OffsetDateTime::now_utc();
     // Backdated a little, so that a peer whose clock is slightly behind still accepts it.
     params.not_before = now - time::Duration::minutes(5);
-    params.not_after = now
+    let asked = now
         + time::Duration::try_from(valid_for)
             .map_err(|_| eyre!("--valid-for {valid_for:?} is too long"))?;
+    let cut_short_by_ca = ca.is_some_and(|ca| ca.not_after < asked);
+    params.not_after = match ca {
+        Some(ca) if cut_short_by_ca => ca.not_after,
+        _ => asked,
+    };
 
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
         .map_err(|err| eyre!("cannot generate an ECDSA P-256 key: {err}"))?;
@@ -187,10 +219,14 @@ pub fn generate(
         None => params.self_signed(&key),
     }
     .map_err(|err| eyre!("cannot sign the certificate: {err}"))?;
-    Ok(Identity {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        fingerprint: Fingerprint::of_der(cert.der()),
+    Ok(Generated {
+        identity: Identity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            fingerprint: Fingerprint::of_der(cert.der()),
+        },
+        valid_until: SystemTime::from(params.not_after),
+        cut_short_by_ca,
     })
 }
 
@@ -324,7 +360,9 @@ mod tests {
     #[test]
     fn generated_certificate_has_the_names_and_a_matching_fingerprint() {
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let identity = generate(&names, Duration::from_secs(3600), Usage::Server, None).unwrap();
+        let identity = generate(&names, Duration::from_secs(3600), Usage::Server, None)
+            .unwrap()
+            .identity;
         let der = pem::parse(&identity.cert_pem).unwrap();
         assert_eq!(identity.fingerprint, Fingerprint::of_der(der.contents()));
         assert!(identity.key_pem.contains("PRIVATE KEY"));
@@ -372,7 +410,8 @@ mod tests {
             Usage::Ca,
             None,
         )
-        .unwrap();
+        .unwrap()
+        .identity;
         let (ca_cert, ca_key) = ca_file_paths(dir.path());
         std::fs::write(&ca_cert, &ca.cert_pem).unwrap();
         std::fs::write(&ca_key, &ca.key_pem).unwrap();
@@ -384,7 +423,8 @@ mod tests {
             Usage::Client,
             Some(&ca),
         )
-        .unwrap();
+        .unwrap()
+        .identity;
         let der = pem::parse(&client.cert_pem).unwrap();
         let (_, parsed) = x509_parser::parse_x509_certificate(der.contents()).unwrap();
         assert_eq!(parsed.issuer().to_string(), "CN=Test CA");

@@ -375,7 +375,8 @@ pub struct GencertArgs {
     #[arg(short, long = "name", value_name = "NAME")]
     pub names: Vec<String>,
 
-    /// How long the certificate stays valid, from now (humantime: 365days, 90days, 12h).
+    /// How long the certificate stays valid, from now (humantime: 365days, 90days, 12h); with
+    /// --sign-with, no longer than the CA itself, since verifiers refuse a chain whose CA expired.
     #[arg(long, value_name = "DURATION", default_value = "365days", value_parser = parse_duration)]
     pub valid_for: Duration,
 

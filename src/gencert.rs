@@ -35,14 +35,20 @@ pub fn run(args: GencertArgs) -> Result<ExitCode> {
             }
         }
     }
-    let identity = cert::generate(&names, args.valid_for, usage, ca.as_ref())?;
+    let generated = cert::generate(&names, args.valid_for, usage, ca.as_ref())?;
+    let identity = &generated.identity;
     std::fs::create_dir_all(&args.out)
         .map_err(|err| eyre!("cannot create the directory {}: {err}", args.out.display()))?;
     // The key first: if it cannot be written, no orphan certificate is left behind.
     write_file(&key_path, &identity.key_pem, 0o600, args.force)?;
     write_file(&cert_path, &identity.cert_pem, 0o644, args.force)?;
 
-    let until = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + args.valid_for);
+    let until = humantime::format_rfc3339_seconds(generated.valid_until);
+    let until = if generated.cut_short_by_ca {
+        format!("{until}, its CA's own expiry, which comes before --valid-for")
+    } else {
+        until.to_string()
+    };
     let names = names.join(", ");
     let what = match (usage, &ca) {
         (Usage::Ca, _) => format!("CA certificate {names}"),

@@ -120,7 +120,7 @@ impl ServerTls {
                     names.push(listen_host.to_string());
                 }
                 let a_day = std::time::Duration::from_secs(24 * 60 * 60);
-                let identity = cert::generate(&names, a_day, cert::Usage::Server, None)?;
+                let identity = cert::generate(&names, a_day, cert::Usage::Server, None)?.identity;
                 (identity, "ephemeral".to_string())
             }
         };

@@ -491,6 +491,57 @@ fn gencert_ca_and_sign_with_never_overwrite_without_force() {
     gencert_ok(&forced);
 }
 
+/// The expiry of the certificate in a PEM file.
+fn not_after(path: &Path) -> x509_parser::time::ASN1Time {
+    let pem = std::fs::read(path).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("PEM");
+    pem.parse_x509().expect("certificate").validity().not_after
+}
+
+/// A chain is refused once its CA has expired, so a certificate signed for longer than its CA
+/// lives gets the CA's expiry (and says so), and an expired CA signs nothing.
+#[test]
+fn a_certificate_never_outlives_its_ca_and_an_expired_ca_signs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = path(dir.path(), "ca");
+    gencert_ok(&["--ca", "--out", &ca, "--valid-for", "2days"]);
+    let leaf = path(dir.path(), "leaf");
+    let out = gencert(&["--sign-with", &ca, "--out", &leaf]);
+    let stdout = assert_status(&out, 0);
+    assert!(
+        stdout.contains("its CA's own expiry, which comes before --valid-for"),
+        "{stdout}"
+    );
+    assert_eq!(
+        not_after(&dir.path().join("leaf/cert.pem")),
+        not_after(&dir.path().join("ca/ca.pem"))
+    );
+
+    // An expired CA in the layout `gencert --ca` writes, made with rcgen.
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "old CA");
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(old.join("ca.pem"), cert.pem()).unwrap();
+    std::fs::write(old.join("ca-key.pem"), key.serialize_pem()).unwrap();
+    std::fs::set_permissions(
+        old.join("ca-key.pem"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let signed = path(dir.path(), "signed");
+    let out = gencert(&["--sign-with", old.to_str().unwrap(), "--out", &signed]);
+    assert_error(&out, 2, &["expired on 2021-01-01", "gencert --ca"]);
+    assert!(!Path::new(&signed).exists(), "nothing written");
+}
+
 #[test]
 fn gencert_usage_errors_for_trust() {
     let dir = tempfile::tempdir().unwrap();
