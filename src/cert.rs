@@ -157,9 +157,9 @@ impl Ca {
 }
 
 /// Makes an ECDSA P-256 certificate for `usage`, valid from now until `valid_for` from now (but
-/// not past `ca`'s own expiry), signed by `ca` or else by itself. A server or client certificate is valid for `names` (IP literals
-/// become IP SANs, anything else DNS SANs), the first also being its common name; a CA is named by
-/// its one name and has no SANs.
+/// not past `ca`'s own expiry), signed by `ca` or else by itself. A server or client certificate
+/// is valid for `names` (IP literals become IP SANs, anything else DNS SANs), the first also being
+/// its common name; a CA is named by its one name and has no SANs.
 pub fn generate(
     names: &[String],
     valid_for: Duration,

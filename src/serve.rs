@@ -5,8 +5,9 @@
 //! streams, reason).
 //!
 //! One task per connection, one per stream, and one more that opens our unidirectional streams
-//! in the order the client's arrive, so that a client can pair them up. Shutdown (Ctrl-C, SIGTERM) stops accepting, closes
-//! every connection with application code 0, waits briefly for the tasks to finish, and returns.
+//! in the order the client's arrive, so that a client can pair them up. Shutdown (Ctrl-C,
+//! SIGTERM) stops accepting, closes every connection with application code 0, waits briefly for
+//! the tasks to finish, and returns.
 
 use crate::cli::ServeArgs;
 use crate::events::{CloseReasons, canonical};
@@ -195,7 +196,8 @@ async fn serve_connection(
                         ));
                         queue
                     });
-                    // The receiving task lives as long as this connection's loop.
+                    // Fails only once that task has stopped because the connection is closing;
+                    // the stream then goes with it.
                     let _ = queue.send(stream);
                 }
                 Ok(None) => break "closed normally".to_string(),
