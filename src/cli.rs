@@ -307,6 +307,13 @@ pub struct SendArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub streams: u32,
 
+    /// Send each message on a stream of its own and finish that stream right after it, for servers
+    /// that echo a stream only once the client has finished it (read everything, then write it
+    /// back). The echo counts as soon as it is whole. Without --fin, all messages share one open
+    /// stream, which is what quic-go's echo example needs: it echoes only the first stream.
+    #[arg(long, conflicts_with_all = ["stdin", "bytes", "duration", "datagram", "connections"])]
+    pub fin: bool,
+
     /// Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like
     /// ICMP ping: nothing is retransmitted, so lost packets show up as loss.
     #[arg(long, conflicts_with_all = ["bytes", "duration"])]

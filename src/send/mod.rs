@@ -97,6 +97,7 @@ impl SessionMode {
             count: args.count,
             timeout: args.timeout,
             streams: args.streams,
+            fin: args.fin,
             stats: args.stats,
         }))
     }

@@ -71,6 +71,8 @@ pub struct Options {
     pub count: Option<u64>,
     pub timeout: Duration,
     pub streams: u32,
+    /// `--fin`: each message on a stream of its own, finished right after it.
+    pub fin: bool,
     /// `--stats`: QUIC's own figures beside ours.
     pub stats: bool,
 }
@@ -169,7 +171,14 @@ pub async fn run(
     let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
     let per_stream: Vec<(u64, u64)> = tallies.iter().map(|t| (t.sent, t.received)).collect();
     // Two messages at least: one lost message is just loss.
-    let hint = super::streams_without_echo(&per_stream, 2);
+    let hint = super::streams_without_echo(&per_stream, 2).or_else(|| {
+        let silent = total.sent >= 2 && total.received == 0 && fatal.is_none() && !options.fin;
+        silent.then(|| {
+            "nothing came back, though the connection stayed up: the server may echo a stream \
+             only once the client has finished it (then use --fin), or not echo at all"
+                .to_string()
+        })
+    });
     output.summary(
         || {
             let mut text = format!("\n--- {remote} qecho statistics ---\n");
@@ -259,8 +268,8 @@ async fn ping_stream(
                 Some(halves) => halves,
                 None => stream.insert(handle.open_bidirectional_stream().await?.split()),
             };
-            match tokio::time::timeout(options.timeout, echo_once(receiver, sender, &message)).await
-            {
+            let echo = echo_once(receiver, sender, &message, options.fin);
+            match tokio::time::timeout(options.timeout, echo).await {
                 Ok(result) => result,
                 Err(_) => Ok(Echo::Lost(format!(
                     "no echo within {}",
@@ -276,6 +285,10 @@ async fn ping_stream(
             Ok(Echo::Intact) => {
                 tally.received += 1;
                 tally.rtt.record(rtt);
+                if options.fin {
+                    // Finished by us, echoed whole: the next message gets a stream of its own.
+                    stream = None;
+                }
                 (true, None)
             }
             Ok(Echo::Corrupted(why)) => {
@@ -335,8 +348,10 @@ async fn ping_stream(
     }
 }
 
-/// One echo of `message` on a stream of its own, for modes that need just one (connections mode):
-/// the round-trip time, or why it failed.
+/// One echo of `message` on a stream of its own, finished right after the message, for modes that
+/// need just one (connections mode): the round-trip time, or why it failed. Finishing at once
+/// suits every kind of echo server: those that echo as the bytes come, and those that wait for
+/// the end of the stream.
 pub async fn echo_on_new_stream(
     connection: &s2n_quic::Connection,
     message: &Bytes,
@@ -346,9 +361,7 @@ pub async fn echo_on_new_stream(
     let round = async {
         let mut handle = connection.handle();
         let (mut receiver, mut sender) = handle.open_bidirectional_stream().await?.split();
-        let echo = echo_once(&mut receiver, &mut sender, message).await;
-        let _ = sender.finish();
-        echo
+        echo_once(&mut receiver, &mut sender, message, true).await
     };
     match tokio::time::timeout(timeout, round).await {
         Err(_) => Err(format!(
@@ -363,13 +376,21 @@ pub async fn echo_on_new_stream(
 }
 
 /// Sends `message` while reading its echo, so that a message larger than the flow-control windows
-/// cannot deadlock against its own echo.
+/// cannot deadlock against its own echo; with `finish`, finishes the stream after it. The echo is
+/// whole once as many bytes are back; the server's FIN is not waited for.
 async fn echo_once(
     receiver: &mut ReceiveStream,
     sender: &mut SendStream,
     message: &Bytes,
+    finish: bool,
 ) -> Result<Echo, StreamError> {
-    let write = sender.send(message.clone());
+    let write = async {
+        sender.send(message.clone()).await?;
+        if finish {
+            sender.finish()?;
+        }
+        Ok::<(), StreamError>(())
+    };
     let read = async {
         let mut echo = BytesMut::with_capacity(message.len());
         while echo.len() < message.len() {

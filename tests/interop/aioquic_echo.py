@@ -315,11 +315,15 @@ def self_signed(names, addresses):
     return certificate, key
 
 
-async def echo_handler(reader, writer, key_update=False):
+async def echo_handler(reader, writer, key_update=False, after_fin=False):
     stream_id = writer.get_extra_info("stream_id")
     total = 0
     try:
-        while True:
+        if after_fin:  # the request/response kind of echo: all of it, once the client finishes
+            data = await reader.read()
+            total = len(data)
+            writer.write(data)
+        while not after_fin:
             data = await reader.read(65536)
             if not data:
                 break
@@ -386,7 +390,7 @@ async def run_server(args):
     tasks = set()
 
     def on_stream(reader, writer):
-        task = asyncio.ensure_future(echo_handler(reader, writer, args.key_update))
+        task = asyncio.ensure_future(echo_handler(reader, writer, args.key_update, args.after_fin))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -454,6 +458,7 @@ def main():
     server.add_argument("--key")
     server.add_argument("--quic-version", type=int, choices=[1, 2], default=1)
     server.add_argument("--retry", action="store_true", help="make every client prove its address first")
+    server.add_argument("--after-fin", action="store_true", help="echo a stream only once the client has finished it")
     server.add_argument("--key-update", action="store_true", help="update the 1-RTT keys after a connection's first echo")
 
     args = parser.parse_args()
