@@ -221,7 +221,8 @@ fn a_server_with_an_ed25519_certificate_is_explained() {
 }
 
 /// The example's server echoes only the first stream of a connection: with more streams, ping and
-/// bulk mode fail (status 1) and say that this is the likely reason.
+/// bulk mode fail (status 1) and say that this is the likely reason; so does ping mode with --fin,
+/// which opens a stream per message.
 #[test]
 fn several_streams_against_quicgo_server_are_explained() {
     let server = GoServer::start(EXAMPLE_ALPNS[0]);
@@ -250,6 +251,27 @@ fn several_streams_against_quicgo_server_are_explained() {
         &["-k", "--bytes", "4MiB", "--streams", "2", "--timeout", "1s"],
     );
     common::assert_error(&out, 1, &["stopped echoing", hint]);
+
+    // --fin puts each message on a stream of its own: only the first comes back.
+    let out = send(
+        &server.addr,
+        &[
+            "-k",
+            "--fin",
+            "--count",
+            "3",
+            "--interval",
+            "20ms",
+            "--timeout",
+            "300ms",
+        ],
+    );
+    let stdout = assert_status(&out, 1);
+    assert!(stdout.contains("3 sent, 1 received"), "{stdout}");
+    assert!(
+        stdout.contains("only the first stream of the connection was echoed"),
+        "{stdout}"
+    );
 }
 
 #[test]

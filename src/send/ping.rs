@@ -95,6 +95,9 @@ struct Tally {
     rtt: RttStats,
     /// The error that ended the connection, if one did.
     fatal: Option<StreamError>,
+    /// Whether the loop's first message came back: with --fin, a server that echoes only the
+    /// first stream of a connection shows as this and nothing after.
+    first_echoed: bool,
 }
 
 impl Tally {
@@ -173,11 +176,27 @@ pub async fn run(
     // Two messages at least: one lost message is just loss.
     let hint = super::streams_without_echo(&per_stream, 2).or_else(|| {
         let silent = total.sent >= 2 && total.received == 0 && fatal.is_none() && !options.fin;
-        silent.then(|| {
-            "nothing came back, though the connection stayed up: the server may echo a stream \
-             only once the client has finished it (then use --fin), or not echo at all"
-                .to_string()
-        })
+        // Two lost after the first: one lost message is just loss.
+        let first_only = options.fin
+            && tallies
+                .iter()
+                .all(|t| t.first_echoed && t.received == 1 && t.sent >= 3);
+        if silent {
+            Some(
+                "nothing came back, though the connection stayed up: the server may echo a \
+                 stream only once the client has finished it (then use --fin), or not echo at all"
+                    .to_string(),
+            )
+        } else if first_only {
+            Some(
+                "only the first stream of the connection was echoed: the server may echo just \
+                 one stream per connection, as quic-go's echo example does; without --fin every \
+                 message goes on that one stream"
+                    .to_string(),
+            )
+        } else {
+            None
+        }
     });
     output.summary(
         || {
@@ -284,6 +303,7 @@ async fn ping_stream(
         let (ok, problem) = match outcome {
             Ok(Echo::Intact) => {
                 tally.received += 1;
+                tally.first_echoed |= seq == 1;
                 tally.rtt.record(rtt);
                 if options.fin {
                     // Finished by us, echoed whole: the next message gets a stream of its own.
