@@ -30,16 +30,23 @@ pub enum Role {
     Client,
 }
 
-/// The subscriber attached to every qecho endpoint.
+/// The subscriber attached to every qecho endpoint, with what only its end keeps.
 #[derive(Debug)]
-pub struct ConnectionEvents {
-    role: Role,
+pub enum ConnectionEvents {
+    Server(ServerEnd),
+    /// Hears of servers that answer with a Version Negotiation packet.
+    Client(VersionNegotiations),
+}
+
+/// What a server's subscriber keeps.
+#[derive(Debug)]
+pub struct ServerEnd {
+    /// Receives why each connection that completed its handshake closed.
     reasons: CloseReasons,
-    /// A server's application protocols, to compare with what a refused client offered.
+    /// The server's application protocols, to compare with what a refused client offered.
     protocols: Vec<String>,
     /// The last failed handshake logged, and when: its repeats go to debug.
     last_failure: Option<(String, Instant)>,
-    negotiations: VersionNegotiations,
 }
 
 /// Servers that answered a client with a Version Negotiation packet: they speak no QUIC version
@@ -77,27 +84,28 @@ impl ConnectionEvents {
     /// For `serve`: `reasons` receives why each connection that completed its handshake closed;
     /// `protocols` are the server's ALPNs.
     pub fn server(reasons: CloseReasons, protocols: Vec<String>) -> Self {
-        Self {
-            role: Role::Server,
+        Self::Server(ServerEnd {
             reasons,
             protocols,
             last_failure: None,
-            negotiations: VersionNegotiations::default(),
-        }
+        })
     }
 
     /// For `send`, which prints its own account; `negotiations` hears of servers that answer
     /// with a Version Negotiation packet.
     pub fn client(negotiations: VersionNegotiations) -> Self {
-        Self {
-            role: Role::Client,
-            reasons: CloseReasons::default(),
-            protocols: Vec::new(),
-            last_failure: None,
-            negotiations,
-        }
+        Self::Client(negotiations)
     }
 
+    fn role(&self) -> Role {
+        match self {
+            Self::Server(_) => Role::Server,
+            Self::Client(_) => Role::Client,
+        }
+    }
+}
+
+impl ServerEnd {
     /// Why a client's handshake ended in "missing extension" or "no application protocol", when
     /// its hello says: what it offered against what we speak.
     fn alpn_hint(&self, offered: Option<&[String]>) -> String {
@@ -297,7 +305,10 @@ impl Subscriber for ConnectionEvents {
         _: &ConnectionMeta,
         event: &events::TlsClientHello,
     ) {
-        stats.offered_alpns = client_hello::offered_alpns(event.payload);
+        // Only a server has a use for it: to explain a refused handshake.
+        if let Self::Server(_) = self {
+            stats.offered_alpns = client_hello::offered_alpns(event.payload);
+        }
     }
 
     fn on_key_exchange_group(
@@ -337,7 +348,7 @@ impl Subscriber for ConnectionEvents {
         stats.handshake = Some(took);
         let handshake_ms = ms(took);
         log!(
-            self.role,
+            self.role(),
             conn = meta.id,
             handshake_ms,
             alpn = stats.alpn.as_deref().unwrap_or("-"),
@@ -400,14 +411,22 @@ impl Subscriber for ConnectionEvents {
         stats.bytes_received += event.packet_len as u64;
         // Only as the first packet from the server: once it has answered otherwise, a Version
         // Negotiation packet is to be ignored (RFC 9000, section 6.2).
-        if let (events::PacketHeader::VersionNegotiation { .. }, Some(server), 1) =
-            (&event.packet_header, stats.remote, stats.packets_received)
-        {
+        if let (
+            Self::Client(negotiations),
+            events::PacketHeader::VersionNegotiation { .. },
+            Some(server),
+            1,
+        ) = (
+            &*self,
+            &event.packet_header,
+            stats.remote,
+            stats.packets_received,
+        ) {
             debug!(
                 conn = meta.id,
                 "connection {}: Version Negotiation from {server}", meta.id
             );
-            self.negotiations.record(server);
+            negotiations.record(server);
         }
     }
 
@@ -473,7 +492,8 @@ impl Subscriber for ConnectionEvents {
         event: &events::ConnectionClosed,
     ) {
         stats.verdict.settle(Err(event.error));
-        let peer = match self.role {
+        let role = self.role();
+        let peer = match role {
             Role::Server => "the client",
             Role::Client => "the server",
         };
@@ -481,7 +501,11 @@ impl Subscriber for ConnectionEvents {
         let remote = stats
             .remote
             .map_or("?".to_string(), |addr| addr.to_string());
-        if stats.handshake.is_none() && self.role == Role::Server {
+        let mut server = match self {
+            Self::Server(server) => Some(server),
+            Self::Client(_) => None,
+        };
+        if let (None, Some(server)) = (stats.handshake, server.as_deref_mut()) {
             // A client certificate we refused has been explained by the TLS layer already
             // (tls/watch.rs, with --client-ca): once is enough.
             let code = explain::transport_code(&event.error);
@@ -492,16 +516,16 @@ impl Subscriber for ConnectionEvents {
                 return;
             }
             // The application never saw this connection: say so here, or nobody will.
-            let hint = match explain::transport_code(&event.error) {
+            let hint = match code {
                 Some(explain::MISSING_EXTENSION | explain::NO_APPLICATION_PROTOCOL) => {
-                    self.alpn_hint(stats.offered_alpns.as_deref())
+                    server.alpn_hint(stats.offered_alpns.as_deref())
                 }
                 _ => String::new(),
             };
             let failure = format!("handshake with {remote} failed: {reason}{hint}");
             // A client that hears nothing back (s2n-quic does not answer a refused handshake)
             // retransmits, and each retransmission is a new connection here: say it once.
-            let repeated = self
+            let repeated = server
                 .last_failure
                 .as_ref()
                 .is_some_and(|(last, at)| *last == failure && at.elapsed() < REPEATS_QUIET_FOR);
@@ -510,14 +534,14 @@ impl Subscriber for ConnectionEvents {
             } else {
                 info!(conn = meta.id, "connection {}: {failure}", meta.id);
             }
-            self.last_failure = Some((failure, Instant::now()));
+            server.last_failure = Some((failure, Instant::now()));
             return;
         }
-        if self.role == Role::Server {
-            self.reasons.put(meta.id, reason.clone());
+        if let Some(server) = server {
+            server.reasons.put(meta.id, reason.clone());
         }
         log!(
-            self.role,
+            role,
             conn = meta.id,
             %remote,
             %reason,
