@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run an echo server: every stream a client opens is echoed back byte for byte')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Connect to an echo server, send a message every interval and check each echo')
             [CompletionResult]::new('gencert', 'gencert', [CompletionResultType]::ParameterValue, 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL to standard output')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -108,7 +109,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`). Done once every byte is back: a server that does not finish its side (quic-go''s echo example) is given 250 ms more')
             [CompletionResult]::new('--fin', '--fin', [CompletionResultType]::ParameterName, 'Send each message on a stream of its own and finish that stream right after it, for servers that echo a stream only once the client has finished it (read everything, then write it back). The echo counts as soon as it is whole. Without --fin, all messages share one open stream, which is what quic-go''s echo example needs: it echoes only the first stream')
             [CompletionResult]::new('--datagram', '--datagram', [CompletionResultType]::ParameterName, 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss')
-            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Show QUIC''s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC''s totals (RTTs, packets sent/received/lost, congestion window, bytes) in the summary')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Show QUIC''s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC''s totals (RTTs, packets sent/received/lost, congestion window, bytes, the path MTU it found) in the summary of every mode')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Use IPv4 addresses of ADDR only')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Use IPv6 addresses of ADDR only')
@@ -144,6 +145,59 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'qecho;relay' {
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'The server to relay to (HOST:PORT), such as `qecho serve` on its default address')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'The server to relay to (HOST:PORT), such as `qecho serve` on its default address')
+            [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'Seed for the random choices (loss, jitter, duplication, corruption), so that a run can be repeated: the same seed makes the same choices for the same sequence of datagrams [default: a fresh seed, printed on the listening line]')
+            [CompletionResult]::new('--loss', '--loss', [CompletionResultType]::ParameterName, 'Drop each datagram with this probability (30%, 0.5%, or the fraction 0.3), independently')
+            [CompletionResult]::new('--handshake-loss', '--handshake-loss', [CompletionResultType]::ParameterName, 'Drop each datagram that carries a QUIC long header (Initial, 0-RTT, Handshake, Retry) with this probability, and nothing else: the QUIC interop runner''s handshakeloss case')
+            [CompletionResult]::new('--delay', '--delay', [CompletionResultType]::ParameterName, 'Hold each datagram this long (humantime: 20ms, 750ms), as a long path does: the round trip grows by twice this')
+            [CompletionResult]::new('--jitter', '--jitter', [CompletionResultType]::ParameterName, 'Vary each datagram''s delay at random by up to this much either way (uniformly, never below zero, as netem does): datagrams overtake each other, as on a real path whose jitter exceeds the gap between packets')
+            [CompletionResult]::new('--duplicate', '--duplicate', [CompletionResultType]::ParameterName, 'Send each datagram twice with this probability')
+            [CompletionResult]::new('--corrupt', '--corrupt', [CompletionResultType]::ParameterName, 'Flip one random bit of each datagram with this probability')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'A bottleneck of this rate (500kbit, 50Mbit, 1Gbit): datagrams leave no faster, and wait in a queue of --queue bytes; past it they are dropped (tail drop), and counted')
+            [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'The bottleneck''s queue, in bytes [default: what --rate carries in 50 ms, at least 64 KiB]')
+            [CompletionResult]::new('--mtu', '--mtu', [CompletionResultType]::ParameterName, 'Drop every datagram whose IP packet (the UDP payload plus 28 bytes of IPv4 and UDP header, or 48 with IPv6) is larger than this: a path MTU black hole')
+            [CompletionResult]::new('--outage', '--outage', [CompletionResultType]::ParameterName, 'Let nothing through for this long, once every --outage-every (humantime): a blackhole, as when a link goes down or a phone changes cells. The first outage starts one period after the relay starts')
+            [CompletionResult]::new('--outage-every', '--outage-every', [CompletionResultType]::ParameterName, 'The period of --outage (humantime)')
+            [CompletionResult]::new('--pass-first', '--pass-first', [CompletionResultType]::ParameterName, 'Pass only the first N datagrams, then drop all the rest: with --up-pass-first 1, a server hears a client''s first flight only, and can be seen to respect its anti-amplification limit')
+            [CompletionResult]::new('--rebind-every', '--rebind-every', [CompletionResultType]::ParameterName, 'Move each client''s upstream socket to a new port this often (humantime), as a NAT rebinding does: the server sees the same connection arrive from a new address')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Forget a client''s mapping after this long without a datagram from it (humantime); RFC 4787 asks NATs for at least 2 minutes')
+            [CompletionResult]::new('--up-loss', '--up-loss', [CompletionResultType]::ParameterName, '--loss from client to server only')
+            [CompletionResult]::new('--down-loss', '--down-loss', [CompletionResultType]::ParameterName, '--loss from server to client only')
+            [CompletionResult]::new('--up-handshake-loss', '--up-handshake-loss', [CompletionResultType]::ParameterName, '--handshake-loss from client to server only')
+            [CompletionResult]::new('--down-handshake-loss', '--down-handshake-loss', [CompletionResultType]::ParameterName, '--handshake-loss from server to client only')
+            [CompletionResult]::new('--up-delay', '--up-delay', [CompletionResultType]::ParameterName, '--delay from client to server only')
+            [CompletionResult]::new('--down-delay', '--down-delay', [CompletionResultType]::ParameterName, '--delay from server to client only')
+            [CompletionResult]::new('--up-jitter', '--up-jitter', [CompletionResultType]::ParameterName, '--jitter from client to server only')
+            [CompletionResult]::new('--down-jitter', '--down-jitter', [CompletionResultType]::ParameterName, '--jitter from server to client only')
+            [CompletionResult]::new('--up-duplicate', '--up-duplicate', [CompletionResultType]::ParameterName, '--duplicate from client to server only')
+            [CompletionResult]::new('--down-duplicate', '--down-duplicate', [CompletionResultType]::ParameterName, '--duplicate from server to client only')
+            [CompletionResult]::new('--up-corrupt', '--up-corrupt', [CompletionResultType]::ParameterName, '--corrupt from client to server only')
+            [CompletionResult]::new('--down-corrupt', '--down-corrupt', [CompletionResultType]::ParameterName, '--corrupt from server to client only')
+            [CompletionResult]::new('--up-rate', '--up-rate', [CompletionResultType]::ParameterName, '--rate from client to server only')
+            [CompletionResult]::new('--down-rate', '--down-rate', [CompletionResultType]::ParameterName, '--rate from server to client only')
+            [CompletionResult]::new('--up-queue', '--up-queue', [CompletionResultType]::ParameterName, '--queue from client to server only')
+            [CompletionResult]::new('--down-queue', '--down-queue', [CompletionResultType]::ParameterName, '--queue from server to client only')
+            [CompletionResult]::new('--up-mtu', '--up-mtu', [CompletionResultType]::ParameterName, '--mtu from client to server only')
+            [CompletionResult]::new('--down-mtu', '--down-mtu', [CompletionResultType]::ParameterName, '--mtu from server to client only')
+            [CompletionResult]::new('--up-outage', '--up-outage', [CompletionResultType]::ParameterName, '--outage from client to server only (with --outage-every)')
+            [CompletionResult]::new('--down-outage', '--down-outage', [CompletionResultType]::ParameterName, '--outage from server to client only (with --outage-every)')
+            [CompletionResult]::new('--up-pass-first', '--up-pass-first', [CompletionResultType]::ParameterName, '--pass-first from client to server only')
+            [CompletionResult]::new('--down-pass-first', '--down-pass-first', [CompletionResultType]::ParameterName, '--pass-first from server to client only')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'qecho;completions' {
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
@@ -161,6 +215,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run an echo server: every stream a client opens is echoed back byte for byte')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Connect to an echo server, send a message every interval and check each echo')
             [CompletionResult]::new('gencert', 'gencert', [CompletionResultType]::ParameterValue, 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL to standard output')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -175,6 +230,9 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             break
         }
         'qecho;help;gencert' {
+            break
+        }
+        'qecho;help;relay' {
             break
         }
         'qecho;help;completions' {

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand serve 'Run an echo server: every stream a client opens is echoed back byte for byte'
             cand send 'Connect to an echo server, send a message every interval and check each echo'
             cand gencert 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
+            cand relay 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
             cand completions 'Print the shell completion script for SHELL to standard output'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -102,7 +103,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand --stdin 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`). Done once every byte is back: a server that does not finish its side (quic-go''s echo example) is given 250 ms more'
             cand --fin 'Send each message on a stream of its own and finish that stream right after it, for servers that echo a stream only once the client has finished it (read everything, then write it back). The echo counts as soon as it is whole. Without --fin, all messages share one open stream, which is what quic-go''s echo example needs: it echoes only the first stream'
             cand --datagram 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss'
-            cand --stats 'Show QUIC''s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC''s totals (RTTs, packets sent/received/lost, congestion window, bytes) in the summary'
+            cand --stats 'Show QUIC''s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC''s totals (RTTs, packets sent/received/lost, congestion window, bytes, the path MTU it found) in the summary of every mode'
             cand --json 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)'
             cand -4 'Use IPv4 addresses of ADDR only'
             cand -6 'Use IPv6 addresses of ADDR only'
@@ -136,6 +137,58 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'qecho;relay'= {
+            cand -l 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)'
+            cand --listen 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)'
+            cand -t 'The server to relay to (HOST:PORT), such as `qecho serve` on its default address'
+            cand --to 'The server to relay to (HOST:PORT), such as `qecho serve` on its default address'
+            cand --seed 'Seed for the random choices (loss, jitter, duplication, corruption), so that a run can be repeated: the same seed makes the same choices for the same sequence of datagrams [default: a fresh seed, printed on the listening line]'
+            cand --loss 'Drop each datagram with this probability (30%, 0.5%, or the fraction 0.3), independently'
+            cand --handshake-loss 'Drop each datagram that carries a QUIC long header (Initial, 0-RTT, Handshake, Retry) with this probability, and nothing else: the QUIC interop runner''s handshakeloss case'
+            cand --delay 'Hold each datagram this long (humantime: 20ms, 750ms), as a long path does: the round trip grows by twice this'
+            cand --jitter 'Vary each datagram''s delay at random by up to this much either way (uniformly, never below zero, as netem does): datagrams overtake each other, as on a real path whose jitter exceeds the gap between packets'
+            cand --duplicate 'Send each datagram twice with this probability'
+            cand --corrupt 'Flip one random bit of each datagram with this probability'
+            cand --rate 'A bottleneck of this rate (500kbit, 50Mbit, 1Gbit): datagrams leave no faster, and wait in a queue of --queue bytes; past it they are dropped (tail drop), and counted'
+            cand --queue 'The bottleneck''s queue, in bytes [default: what --rate carries in 50 ms, at least 64 KiB]'
+            cand --mtu 'Drop every datagram whose IP packet (the UDP payload plus 28 bytes of IPv4 and UDP header, or 48 with IPv6) is larger than this: a path MTU black hole'
+            cand --outage 'Let nothing through for this long, once every --outage-every (humantime): a blackhole, as when a link goes down or a phone changes cells. The first outage starts one period after the relay starts'
+            cand --outage-every 'The period of --outage (humantime)'
+            cand --pass-first 'Pass only the first N datagrams, then drop all the rest: with --up-pass-first 1, a server hears a client''s first flight only, and can be seen to respect its anti-amplification limit'
+            cand --rebind-every 'Move each client''s upstream socket to a new port this often (humantime), as a NAT rebinding does: the server sees the same connection arrive from a new address'
+            cand --idle-timeout 'Forget a client''s mapping after this long without a datagram from it (humantime); RFC 4787 asks NATs for at least 2 minutes'
+            cand --up-loss '--loss from client to server only'
+            cand --down-loss '--loss from server to client only'
+            cand --up-handshake-loss '--handshake-loss from client to server only'
+            cand --down-handshake-loss '--handshake-loss from server to client only'
+            cand --up-delay '--delay from client to server only'
+            cand --down-delay '--delay from server to client only'
+            cand --up-jitter '--jitter from client to server only'
+            cand --down-jitter '--jitter from server to client only'
+            cand --up-duplicate '--duplicate from client to server only'
+            cand --down-duplicate '--duplicate from server to client only'
+            cand --up-corrupt '--corrupt from client to server only'
+            cand --down-corrupt '--corrupt from server to client only'
+            cand --up-rate '--rate from client to server only'
+            cand --down-rate '--rate from server to client only'
+            cand --up-queue '--queue from client to server only'
+            cand --down-queue '--queue from server to client only'
+            cand --up-mtu '--mtu from client to server only'
+            cand --down-mtu '--mtu from server to client only'
+            cand --up-outage '--outage from client to server only (with --outage-every)'
+            cand --down-outage '--outage from server to client only (with --outage-every)'
+            cand --up-pass-first '--pass-first from client to server only'
+            cand --down-pass-first '--pass-first from server to client only'
+            cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
+            cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand --quiet 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'qecho;completions'= {
             cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
             cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
@@ -152,6 +205,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand serve 'Run an echo server: every stream a client opens is echoed back byte for byte'
             cand send 'Connect to an echo server, send a message every interval and check each echo'
             cand gencert 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
+            cand relay 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
             cand completions 'Print the shell completion script for SHELL to standard output'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -162,6 +216,8 @@ set edit:completion:arg-completer[qecho] = {|@words|
         &'qecho;help;send'= {
         }
         &'qecho;help;gencert'= {
+        }
+        &'qecho;help;relay'= {
         }
         &'qecho;help;completions'= {
         }

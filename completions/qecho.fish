@@ -34,6 +34,7 @@ complete -c qecho -n "__fish_qecho_needs_command" -f -a "generate-docs" -d 'Writ
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "gencert" -d 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "relay" -d 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c qecho -n "__fish_qecho_using_subcommand generate-docs" -l root -d 'The repository to write man/ and completions/ into' -r -f -a "(__fish_complete_directories)"
@@ -86,7 +87,7 @@ complete -c qecho -n "__fish_qecho_using_subcommand send" -s k -l insecure -d 'D
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l stdin -d 'Pipe mode: send standard input on one stream, finish it at end of input, and write the echo to standard output (also written `qecho send ADDR -`). Done once every byte is back: a server that does not finish its side (quic-go\'s echo example) is given 250 ms more'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l fin -d 'Send each message on a stream of its own and finish that stream right after it, for servers that echo a stream only once the client has finished it (read everything, then write it back). The echo counts as soon as it is whole. Without --fin, all messages share one open stream, which is what quic-go\'s echo example needs: it echoes only the first stream'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l datagram -d 'Datagram mode: echo unreliable QUIC DATAGRAM frames (RFC 9221) instead of a stream, like ICMP ping: nothing is retransmitted, so lost packets show up as loss'
-complete -c qecho -n "__fish_qecho_using_subcommand send" -l stats -d 'Show QUIC\'s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC\'s totals (RTTs, packets sent/received/lost, congestion window, bytes) in the summary'
+complete -c qecho -n "__fish_qecho_using_subcommand send" -l stats -d 'Show QUIC\'s own view next to each round-trip time (its smoothed RTT and the packets lost so far), and QUIC\'s totals (RTTs, packets sent/received/lost, congestion window, bytes, the path MTU it found) in the summary of every mode'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -l json -d 'Print results as JSON on standard output: one object per echo and one for the summary (bulk mode: one object at the end)'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s 4 -d 'Use IPv4 addresses of ADDR only'
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s 6 -d 'Use IPv6 addresses of ADDR only'
@@ -107,15 +108,61 @@ complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s v -l verbose -d 
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -s l -l listen -d 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -s t -l to -d 'The server to relay to (HOST:PORT), such as `qecho serve` on its default address' -r -f -a "(__fish_print_hostnames)"
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l seed -d 'Seed for the random choices (loss, jitter, duplication, corruption), so that a run can be repeated: the same seed makes the same choices for the same sequence of datagrams [default: a fresh seed, printed on the listening line]' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l loss -d 'Drop each datagram with this probability (30%, 0.5%, or the fraction 0.3), independently' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l handshake-loss -d 'Drop each datagram that carries a QUIC long header (Initial, 0-RTT, Handshake, Retry) with this probability, and nothing else: the QUIC interop runner\'s handshakeloss case' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l delay -d 'Hold each datagram this long (humantime: 20ms, 750ms), as a long path does: the round trip grows by twice this' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l jitter -d 'Vary each datagram\'s delay at random by up to this much either way (uniformly, never below zero, as netem does): datagrams overtake each other, as on a real path whose jitter exceeds the gap between packets' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l duplicate -d 'Send each datagram twice with this probability' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l corrupt -d 'Flip one random bit of each datagram with this probability' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l rate -d 'A bottleneck of this rate (500kbit, 50Mbit, 1Gbit): datagrams leave no faster, and wait in a queue of --queue bytes; past it they are dropped (tail drop), and counted' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l queue -d 'The bottleneck\'s queue, in bytes [default: what --rate carries in 50 ms, at least 64 KiB]' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l mtu -d 'Drop every datagram whose IP packet (the UDP payload plus 28 bytes of IPv4 and UDP header, or 48 with IPv6) is larger than this: a path MTU black hole' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l outage -d 'Let nothing through for this long, once every --outage-every (humantime): a blackhole, as when a link goes down or a phone changes cells. The first outage starts one period after the relay starts' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l outage-every -d 'The period of --outage (humantime)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l pass-first -d 'Pass only the first N datagrams, then drop all the rest: with --up-pass-first 1, a server hears a client\'s first flight only, and can be seen to respect its anti-amplification limit' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l rebind-every -d 'Move each client\'s upstream socket to a new port this often (humantime), as a NAT rebinding does: the server sees the same connection arrive from a new address' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l idle-timeout -d 'Forget a client\'s mapping after this long without a datagram from it (humantime); RFC 4787 asks NATs for at least 2 minutes' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-loss -d '--loss from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-loss -d '--loss from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-handshake-loss -d '--handshake-loss from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-handshake-loss -d '--handshake-loss from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-delay -d '--delay from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-delay -d '--delay from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-jitter -d '--jitter from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-jitter -d '--jitter from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-duplicate -d '--duplicate from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-duplicate -d '--duplicate from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-corrupt -d '--corrupt from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-corrupt -d '--corrupt from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-rate -d '--rate from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-rate -d '--rate from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-queue -d '--queue from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-queue -d '--queue from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-mtu -d '--mtu from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-mtu -d '--mtu from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-outage -d '--outage from client to server only (with --outage-every)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-outage -d '--outage from server to client only (with --outage-every)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l up-pass-first -d '--pass-first from client to server only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l down-pass-first -d '--pass-first from server to client only' -r
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
+json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c qecho -n "__fish_qecho_using_subcommand relay" -s V -l version -d 'Print version'
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
 json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "generate-docs" -d 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "gencert" -d 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "generate-docs" -d 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "gencert" -d 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "relay" -d 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

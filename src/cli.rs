@@ -1,7 +1,7 @@
 //! The command line, and nothing else: every subcommand, flag and default is defined and documented
 //! here once. The same definition produces `--help`, the man pages and the shell completions.
 
-use crate::units::{ByteSize, parse_duration};
+use crate::units::{ByteSize, Percent, Rate, parse_duration};
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueHint};
 use clap_complete::Shell;
 use std::path::PathBuf;
@@ -119,6 +119,23 @@ pub enum Command {
     /// CA_DIR/ca.pem` trusts, or with --client for clients (mutual TLS), which `qecho serve
     /// --client-ca CA_DIR/ca.pem` requires and `qecho send --cert cert.pem --key key.pem` presents.
     Gencert(GencertArgs),
+    /// Relay UDP between clients and a server, making the path as bad as asked: loss, delay,
+    /// jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT
+    /// rebinding.
+    ///
+    /// A bad path on demand, for qecho and for any QUIC (or other UDP) program, with no root and
+    /// no kernel module (what Linux's netem does, in user space). Clients send to --listen; each
+    /// client address gets an upstream socket of its own towards --to, as behind a NAT, so several
+    /// clients work at once and idle mappings expire. The first line says "listening on" with the
+    /// real address; then one line per client mapping, each rebinding and each expiry.
+    ///
+    /// Every impairment applies to both directions; its --up- form (client to server) or --down-
+    /// form (server to client) sets one direction alone and wins over the plain one. A datagram
+    /// meets them in this order: outage, MTU, --pass-first, handshake loss, loss, duplication,
+    /// corruption, the rate limit's queue, then the delay. On Ctrl-C or SIGTERM (and at -v once a
+    /// second) it prints, per direction, datagrams and bytes in and out, dropped by cause,
+    /// duplicated, corrupted and delayed; --log-format json gives them as fields.
+    Relay(RelayArgs),
     /// Print the shell completion script for SHELL to standard output.
     ///
     /// The scripts are also in the completions/ directory of the source tree. See EXAMPLES for
@@ -344,8 +361,8 @@ pub struct SendArgs {
     pub deadline: Option<Duration>,
 
     /// Show QUIC's own view next to each round-trip time (its smoothed RTT and the packets lost so
-    /// far), and QUIC's totals (RTTs, packets sent/received/lost, congestion window, bytes) in the
-    /// summary.
+    /// far), and QUIC's totals (RTTs, packets sent/received/lost, congestion window, bytes, the
+    /// path MTU it found) in the summary of every mode.
     #[arg(long)]
     pub stats: bool,
 
@@ -366,6 +383,184 @@ pub struct SendArgs {
     /// address of the right family, any port].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<std::net::SocketAddr>,
+}
+
+/// The impairments of `qecho relay`, for one direction or both.
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening
+    /// on" line reports).
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9998")]
+    pub listen: String,
+
+    /// The server to relay to (HOST:PORT), such as `qecho serve` on its default address.
+    #[arg(short, long, value_name = "ADDR", default_value = DEFAULT_ADDR, value_hint = ValueHint::Hostname)]
+    pub to: String,
+
+    /// Seed for the random choices (loss, jitter, duplication, corruption), so that a run can be
+    /// repeated: the same seed makes the same choices for the same sequence of datagrams
+    /// [default: a fresh seed, printed on the listening line].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Drop each datagram with this probability (30%, 0.5%, or the fraction 0.3), independently.
+    #[arg(
+        long,
+        value_name = "PCT",
+        help_heading = "Impairments, both directions"
+    )]
+    pub loss: Option<Percent>,
+
+    /// Drop each datagram that carries a QUIC long header (Initial, 0-RTT, Handshake, Retry)
+    /// with this probability, and nothing else: the QUIC interop runner's handshakeloss case.
+    #[arg(
+        long,
+        value_name = "PCT",
+        help_heading = "Impairments, both directions"
+    )]
+    pub handshake_loss: Option<Percent>,
+
+    /// Hold each datagram this long (humantime: 20ms, 750ms), as a long path does: the round
+    /// trip grows by twice this.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Impairments, both directions")]
+    pub delay: Option<Duration>,
+
+    /// Vary each datagram's delay at random by up to this much either way (uniformly, never
+    /// below zero, as netem does): datagrams overtake each other, as on a real path whose
+    /// jitter exceeds the gap between packets.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Impairments, both directions")]
+    pub jitter: Option<Duration>,
+
+    /// Send each datagram twice with this probability.
+    #[arg(
+        long,
+        value_name = "PCT",
+        help_heading = "Impairments, both directions"
+    )]
+    pub duplicate: Option<Percent>,
+
+    /// Flip one random bit of each datagram with this probability.
+    #[arg(
+        long,
+        value_name = "PCT",
+        help_heading = "Impairments, both directions"
+    )]
+    pub corrupt: Option<Percent>,
+
+    /// A bottleneck of this rate (500kbit, 50Mbit, 1Gbit): datagrams leave no faster, and wait
+    /// in a queue of --queue bytes; past it they are dropped (tail drop), and counted.
+    #[arg(
+        long,
+        value_name = "RATE",
+        help_heading = "Impairments, both directions"
+    )]
+    pub rate: Option<Rate>,
+
+    /// The bottleneck's queue, in bytes [default: what --rate carries in 50 ms, at least 64 KiB].
+    #[arg(
+        long,
+        value_name = "BYTES",
+        help_heading = "Impairments, both directions"
+    )]
+    pub queue: Option<ByteSize>,
+
+    /// Drop every datagram whose IP packet (the UDP payload plus 28 bytes of IPv4 and UDP
+    /// header, or 48 with IPv6) is larger than this: a path MTU black hole.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(68..=65535), help_heading = "Impairments, both directions")]
+    pub mtu: Option<u32>,
+
+    /// Let nothing through for this long, once every --outage-every (humantime): a blackhole,
+    /// as when a link goes down or a phone changes cells. The first outage starts one period
+    /// after the relay starts.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "outage_every", help_heading = "Impairments, both directions")]
+    pub outage: Option<Duration>,
+
+    /// The period of --outage (humantime).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Impairments, both directions")]
+    pub outage_every: Option<Duration>,
+
+    /// Pass only the first N datagrams, then drop all the rest: with --up-pass-first 1, a server
+    /// hears a client's first flight only, and can be seen to respect its anti-amplification
+    /// limit.
+    #[arg(long, value_name = "N", help_heading = "Impairments, both directions")]
+    pub pass_first: Option<u64>,
+
+    /// Move each client's upstream socket to a new port this often (humantime), as a NAT
+    /// rebinding does: the server sees the same connection arrive from a new address.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Impairments, both directions")]
+    pub rebind_every: Option<Duration>,
+
+    /// Forget a client's mapping after this long without a datagram from it (humantime); RFC
+    /// 4787 asks NATs for at least 2 minutes.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// --loss from client to server only.
+    #[arg(long, value_name = "PCT", help_heading = "One direction only")]
+    pub up_loss: Option<Percent>,
+    /// --loss from server to client only.
+    #[arg(long, value_name = "PCT", help_heading = "One direction only")]
+    pub down_loss: Option<Percent>,
+    /// --handshake-loss from client to server only.
+    #[arg(long, value_name = "PCT", help_heading = "One direction only")]
+    pub up_handshake_loss: Option<Percent>,
+    /// --handshake-loss from server to client only.
+    #[arg(long, value_name = "PCT", help_heading = "One direction only")]
+    pub down_handshake_loss: Option<Percent>,
+    /// --delay from client to server only.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "One direction only")]
+    pub up_delay: Option<Duration>,
+    /// --delay from server to client only.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "One direction only")]
+    pub down_delay: Option<Duration>,
+    /// --jitter from client to server only.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "One direction only")]
+    pub up_jitter: Option<Duration>,
+    /// --jitter from server to client only.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "One direction only")]
+    pub down_jitter: Option<Duration>,
+    /// --duplicate from client to server only.
+    #[arg(long, value_name = "PCT", help_heading = "One direction only")]
+    pub up_duplicate: Option<Percent>,
+    /// --duplicate from server to client only.
+    #[arg(long, value_name = "PCT", help_heading = "One direction only")]
+    pub down_duplicate: Option<Percent>,
+    /// --corrupt from client to server only.
+    #[arg(long, value_name = "PCT", help_heading = "One direction only")]
+    pub up_corrupt: Option<Percent>,
+    /// --corrupt from server to client only.
+    #[arg(long, value_name = "PCT", help_heading = "One direction only")]
+    pub down_corrupt: Option<Percent>,
+    /// --rate from client to server only.
+    #[arg(long, value_name = "RATE", help_heading = "One direction only")]
+    pub up_rate: Option<Rate>,
+    /// --rate from server to client only.
+    #[arg(long, value_name = "RATE", help_heading = "One direction only")]
+    pub down_rate: Option<Rate>,
+    /// --queue from client to server only.
+    #[arg(long, value_name = "BYTES", help_heading = "One direction only")]
+    pub up_queue: Option<ByteSize>,
+    /// --queue from server to client only.
+    #[arg(long, value_name = "BYTES", help_heading = "One direction only")]
+    pub down_queue: Option<ByteSize>,
+    /// --mtu from client to server only.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(68..=65535), help_heading = "One direction only")]
+    pub up_mtu: Option<u32>,
+    /// --mtu from server to client only.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(68..=65535), help_heading = "One direction only")]
+    pub down_mtu: Option<u32>,
+    /// --outage from client to server only (with --outage-every).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "outage_every", help_heading = "One direction only")]
+    pub up_outage: Option<Duration>,
+    /// --outage from server to client only (with --outage-every).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "outage_every", help_heading = "One direction only")]
+    pub down_outage: Option<Duration>,
+    /// --pass-first from client to server only.
+    #[arg(long, value_name = "N", help_heading = "One direction only")]
+    pub up_pass_first: Option<u64>,
+    /// --pass-first from server to client only.
+    #[arg(long, value_name = "N", help_heading = "One direction only")]
+    pub down_pass_first: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -544,6 +739,33 @@ pub const PAGES: &[Page] = &[
         ],
         exit_status: SUCCESS_OR_ERROR,
         environment: &[],
+    },
+    Page {
+        name: "relay",
+        examples: &[
+            (
+                "qecho relay --to 127.0.0.1:9999 --delay 20ms --loss 1%",
+                "Clients of 127.0.0.1:9998 reach the server 40 ms further away, with 1% loss each way.",
+            ),
+            (
+                "qecho relay --listen 127.0.0.1:0 --to 127.0.0.1:4433 --rate 50Mbit --up-loss 10% --seed 7",
+                "A 50 Mbit/s bottleneck each way, 10% loss client to server, the same choices every run.",
+            ),
+            (
+                "qecho relay --handshake-loss 30% --corrupt 2%",
+                "The QUIC interop runner's handshake loss, and one flipped bit in 2% of datagrams.",
+            ),
+            (
+                "qecho relay --outage 2s --outage-every 10s --rebind-every 5s",
+                "A link that goes dark for 2 s every 10 s, behind a NAT that rebinds every 5 s.",
+            ),
+            (
+                "qecho relay --mtu 1280",
+                "A path MTU black hole: datagrams over 1280 bytes of IP packet vanish.",
+            ),
+        ],
+        exit_status: SUCCESS_OR_ERROR,
+        environment: &[RUST_LOG, NO_COLOR],
     },
     Page {
         name: "completions",

@@ -6,8 +6,7 @@ use crate::limits::{Admission, ServerLimits};
 use crate::tls::{ClientTls, ServerTls};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::provider::limits::Limits;
-use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
 /// How far path MTU discovery may probe. s2n-quic's default cap of 1500 caps loopback and
 /// jumbo-frame paths: 9000 took bulk from 2.1 to 6.1 Gbit/s here. Discovery still starts small and
@@ -206,11 +205,7 @@ pub fn client(
 /// Where a client binds to reach `remote`: `--bind`, or else any address of the same family,
 /// on an ephemeral port.
 pub fn client_address(remote: SocketAddr, bind: Option<SocketAddr>) -> SocketAddr {
-    match bind {
-        Some(bind) => bind,
-        None if remote.is_ipv4() => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    }
+    bind.unwrap_or_else(|| crate::udp::any_address_for(remote))
 }
 
 /// The UDP socket and s2n-quic's I/O around it, the same for both ends.
@@ -219,7 +214,7 @@ fn udp_io(
     doing: &str,
     mtu: Mtu,
 ) -> Result<s2n_quic::provider::io::tokio::Provider> {
-    let socket = bind_udp(addr, doing)?;
+    let socket = crate::udp::bind(addr, doing)?;
     s2n_quic::provider::io::tokio::Builder::default()
         .with_rx_socket(socket)
         .and_then(|io| io.with_max_mtu(mtu.max()))
@@ -228,30 +223,6 @@ fn udp_io(
         .and_then(|io| io.with_internal_recv_buffer_size(RECEIVE_RING))
         .and_then(|io| io.build())
         .map_err(|err| eyre!("cannot set up the UDP socket on {addr}: {err}"))
-}
-
-/// Binds the UDP socket ourselves, so that a busy port or a foreign address gets a clear message
-/// instead of s2n-quic's generic start error.
-fn bind_udp(addr: SocketAddr, doing: &str) -> Result<UdpSocket> {
-    UdpSocket::bind(addr).map_err(|err| {
-        let advice = match err.kind() {
-            io::ErrorKind::AddrInUse => format!(
-                "the port {} is already in use by another program; pick another port, or port 0 \
-                 for any free one",
-                addr.port()
-            ),
-            io::ErrorKind::AddrNotAvailable => format!(
-                "{} is not an address of this machine; use one of its addresses, or 0.0.0.0 / [::] \
-                 for all of them",
-                addr.ip()
-            ),
-            io::ErrorKind::PermissionDenied => {
-                "permission denied; ports below 1024 need privileges, pick a higher one".to_string()
-            }
-            _ => err.to_string(),
-        };
-        eyre!("cannot {doing} {addr}: {advice}")
-    })
 }
 
 #[cfg(test)]

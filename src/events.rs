@@ -173,6 +173,9 @@ pub struct ConnectionStats {
     pub rtt_variance: Duration,
     pub congestion_window: u32,
     pub pto_count: u32,
+    /// The largest QUIC datagram path MTU discovery has found the path to carry (UDP payload,
+    /// without the IP and UDP headers); 0 before the first update.
+    pub path_mtu: u16,
     /// Settles when the handshake is confirmed or the connection closes first.
     pub verdict: Arc<HandshakeVerdict>,
 }
@@ -220,12 +223,12 @@ async fn wait_for<T>(changed: &Notify, check: impl Fn() -> Option<T>) -> T {
 
 impl ConnectionStats {
     /// "srtt 0.312 ms, min rtt 0.101 ms, rttvar 0.080 ms, packets sent 40 / received 38 / lost 0,
-    /// cwnd 12000 bytes, bytes sent 4800 / received 4600", with "MTU probes lost N" after the
-    /// loss when there were some.
+    /// cwnd 12000 bytes, bytes sent 4800 / received 4600, path MTU 1452 bytes", with "MTU probes
+    /// lost N" after the loss when there were some.
     pub fn summary(&self) -> String {
         format!(
             "srtt {:.3} ms, min rtt {:.3} ms, rttvar {:.3} ms, packets sent {} / received {} / lost {}{}, \
-             cwnd {} bytes, bytes sent {} / received {}",
+             cwnd {} bytes, bytes sent {} / received {}, path MTU {} bytes",
             ms(self.smoothed_rtt),
             ms(self.min_rtt),
             ms(self.rtt_variance),
@@ -238,7 +241,8 @@ impl ConnectionStats {
             },
             self.congestion_window,
             self.bytes_sent,
-            self.bytes_received
+            self.bytes_received,
+            self.path_mtu
         )
     }
 }
@@ -463,6 +467,26 @@ impl Subscriber for ConnectionEvents {
         debug!(
             conn = meta.id,
             "connection {}: packet dropped: {:?}", meta.id, event.reason
+        );
+    }
+
+    fn on_mtu_updated(
+        &mut self,
+        stats: &mut ConnectionStats,
+        meta: &ConnectionMeta,
+        event: &events::MtuUpdated,
+    ) {
+        stats.path_mtu = event.mtu;
+        debug!(
+            conn = meta.id,
+            "connection {}: path MTU {} bytes{}",
+            meta.id,
+            event.mtu,
+            if event.search_complete {
+                " (search complete)"
+            } else {
+                ""
+            }
         );
     }
 

@@ -7,22 +7,22 @@ mod client_hello;
 mod docs;
 mod endpoint;
 mod events;
+mod exit;
 mod explain;
 mod gencert;
 mod limits;
 mod logging;
+mod relay;
 mod send;
 mod serve;
 mod shutdown;
 mod stats;
 mod tls;
+mod udp;
 mod units;
 
 use clap::FromArgMatches;
 use std::process::ExitCode;
-
-/// Exit status for an error: bad usage, bad input, or no connection (like ping's 2).
-pub const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     keep_freed_memory();
@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Send(args) => send::run(args, cli.log.quiet > 0).await,
+            cli::Command::Relay(args) => relay::run(args, cli.log.verbose > 0).await,
             cli::Command::Gencert(args) => gencert::run(args),
             cli::Command::Completions(args) => docs::print_completions(args.shell),
             cli::Command::GenerateDocs(args) => docs::generate(&args.root),
@@ -83,12 +84,6 @@ fn keep_freed_memory() {
 }
 
 fn fail(report: color_eyre::Report) -> ExitCode {
-    print_error(&report);
-    ExitCode::from(EXIT_ERROR)
-}
-
-/// Prints an error the way every qecho error looks: one paragraph on stderr.
-pub fn print_error(report: &color_eyre::Report) {
-    // `{:#}` prints the whole chain of causes on one line: "what failed: why".
-    eprintln!("qecho: error: {report:#}");
+    exit::print_error(&report);
+    ExitCode::from(exit::EXIT_ERROR)
 }

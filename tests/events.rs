@@ -3,116 +3,48 @@
 
 mod common;
 
-use common::{DEADLINE, Server, assert_status, qecho, send, text};
-use std::net::SocketAddr;
-use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use common::{DEADLINE, Relay, Server, assert_status, last_json, send, text};
 
-/// A UDP relay between a client and a server, like a NAT: it forwards the client's packets from
-/// one upstream port until `rebind` is set, then from another. Returns the address clients should
-/// use and the two upstream addresses.
-fn start_relay(
-    runtime: &tokio::runtime::Runtime,
-    server: SocketAddr,
-    rebind: Arc<AtomicBool>,
-) -> (SocketAddr, SocketAddr, SocketAddr) {
-    runtime.block_on(async move {
-        let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let first = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let second = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addrs = (
-            front.local_addr().unwrap(),
-            first.local_addr().unwrap(),
-            second.local_addr().unwrap(),
-        );
-        tokio::spawn(async move {
-            let (mut a, mut b, mut c) = (vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 65536]);
-            let mut client: Option<SocketAddr> = None;
-            // Ends with the test's runtime; bounded by DEADLINE regardless.
-            let relay = async {
-                loop {
-                    tokio::select! {
-                        Ok((len, from)) = front.recv_from(&mut a) => {
-                            client = Some(from);
-                            let upstream = if rebind.load(Ordering::SeqCst) { &second } else { &first };
-                            let _ = upstream.send_to(&a[..len], server).await;
-                        }
-                        Ok((len, _)) = first.recv_from(&mut b) => {
-                            if let Some(client) = client {
-                                let _ = front.send_to(&b[..len], client).await;
-                            }
-                        }
-                        Ok((len, _)) = second.recv_from(&mut c) => {
-                            if let Some(client) = client {
-                                let _ = front.send_to(&c[..len], client).await;
-                            }
-                        }
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(DEADLINE, relay).await;
-        });
-        addrs
-    })
-}
-
+/// A NAT rebinding every second (`qecho relay --rebind-every`): the connection carries on from
+/// each new address, and `serve` logs every change.
 #[test]
-fn a_nat_rebinding_mid_session_loses_nothing_and_is_logged() {
+fn rebinding_every_second_loses_no_echo_and_serve_logs_each_change() {
     let server = Server::start(&[]);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let rebind = Arc::new(AtomicBool::new(false));
-    let (relay, first, second) = start_relay(&runtime, server.addr, rebind.clone());
-
-    let mut command = qecho();
-    command
-        .args([
-            "send",
-            &relay.to_string(),
-            "-k",
-            "--count",
-            "20",
-            "--interval",
-            "30ms",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let stdout = common::Log::follow_pub(child.stdout.take().unwrap());
-    let stderr = common::Log::follow_pub(child.stderr.take().unwrap());
-    assert!(
-        stdout.wait_for("seq=5 ", DEADLINE).is_some(),
-        "{}",
-        stdout.text()
+    let relay = Relay::start(server.addr, &["--rebind-every", "1s"]);
+    let out = send(
+        &relay.target(),
+        &["-k", "--count", "35", "--interval", "100ms", "--json"],
     );
-    rebind.store(true, Ordering::SeqCst);
-
-    let status = common::wait_with_deadline(&mut child, DEADLINE).expect("send finishes");
-    let summary = stdout.wait_for(" sent, ", DEADLINE).expect("summary");
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout.text(),
-        stderr.text()
-    );
-    assert!(
-        summary.contains("20 sent, 20 received, 0 corrupted, 0% loss"),
-        "{summary}"
-    );
-
-    let changed = server
+    let summary = last_json(&assert_status(&out, 0));
+    assert_eq!(summary["lost"], 0, "{summary}");
+    let rebound = relay.events("upstream rebound");
+    assert!(rebound.len() >= 2, "{}", relay.log.text());
+    for event in &rebound {
+        let change = format!(
+            "remote {} -> {}",
+            event["from"].as_str().unwrap(),
+            event["to"].as_str().unwrap()
+        );
+        assert!(
+            server.log.wait_for(&change, DEADLINE).is_some(),
+            "serve did not log {change}:\n{}",
+            server.log.text()
+        );
+    }
+    let changes = server
         .log
-        .wait_for("path changed", DEADLINE)
-        .unwrap_or_else(|| panic!("no path change logged:\n{}", server.log.text()));
-    assert!(
-        changed.contains(&format!("remote {first} -> {second}")),
-        "{changed}"
-    );
+        .wait_for_count("path changed", rebound.len(), DEADLINE);
+    assert_eq!(changes, rebound.len(), "{}", server.log.text());
     // The same connection, by id, before and after.
+    let first = relay.events("mapped to upstream")[0]["upstream"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let opened = server.log.wait_for("connection 0 from", DEADLINE).unwrap();
     assert!(opened.contains(&format!("from {first}")), "{opened}");
+    let changed = server.log.wait_for("path changed", DEADLINE).unwrap();
     assert!(changed.contains("connection 0:"), "{changed}");
+    relay.finish();
 }
 
 #[test]

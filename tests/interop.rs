@@ -244,6 +244,33 @@ fn aioquic_client_against_qecho(alpn: &str) {
     );
 }
 
+/// Another stack through a lossy path: aioquic's client, through 5% loss each way, gets every
+/// echo from `qecho serve`.
+#[test]
+fn aioquic_client_through_five_percent_loss() {
+    let server = Server::start(&[]);
+    let relay = common::Relay::start(server.addr, &["--loss", "5%", "--seed", "5"]);
+    let (streams, count) = (2, 3);
+    let out = aioquic_client(
+        relay.addr,
+        &[
+            "--alpn",
+            "qecho",
+            "--count",
+            &count.to_string(),
+            "--size",
+            SIZES,
+            "--streams",
+            &streams.to_string(),
+        ],
+    );
+    assert_client_ok(&out, "qecho", streams, count, streams * SIZES_TOTAL);
+    let counts = relay.finish();
+    let dropped = counts.get("up", "dropped_loss") + counts.get("down", "dropped_loss");
+    assert!(dropped > 0, "the relay dropped nothing:\n{}", counts.log);
+    eprintln!("aioquic through loss 5%: every echo back, {dropped} datagrams dropped");
+}
+
 #[test]
 fn aioquic_client_against_qecho_serve() {
     aioquic_client_against_qecho("qecho");

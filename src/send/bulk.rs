@@ -33,6 +33,8 @@ pub struct Options {
     pub streams: u32,
     /// `--timeout`: how long the echo may make no progress while bytes are outstanding.
     pub timeout: Duration,
+    /// `--stats`: QUIC's totals in the summary.
+    pub stats: bool,
 }
 
 /// One stream's progress, shared with the progress line.
@@ -193,6 +195,7 @@ pub async fn run(
         ));
     }
     let ok = errors.is_empty();
+    let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
     output.summary(
         || {
             let mut text = format!("--- {remote} qecho bulk, {streams} stream(s) ---\n");
@@ -210,10 +213,13 @@ pub async fn run(
                 gbits(total_echoed, echo_time),
                 if ok { "every byte intact" } else { "with errors" }
             ));
+            if let Some(quic) = &quic {
+                text.push_str(&format!("\nQUIC: {}", quic.summary()));
+            }
             text
         },
         || {
-            json!({
+            let mut summary = json!({
                 "type": "summary", "mode": "bulk", "streams": streams, "ok": ok,
                 "interrupted": interrupted,
                 "sent_bytes": total_sent, "echoed_bytes": total_echoed,
@@ -222,11 +228,15 @@ pub async fn run(
                 "echo_gbit_per_s": gbits(total_echoed, echo_time),
                 "errors": errors,
                 "per_stream": counters.iter().map(|c| json!({"sent": c.sent.get(), "echoed": c.echoed.get()})).collect::<Vec<_>>(),
-            })
+            });
+            if let Some(quic) = &quic {
+                summary["quic"] = super::quic_stats_json(quic);
+            }
+            summary
         },
     );
     if !ok {
-        crate::print_error(&eyre!(
+        crate::exit::print_error(&eyre!(
             "bulk transfer to {remote} failed: {}",
             errors.join("; ")
         ));

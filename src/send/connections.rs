@@ -117,8 +117,8 @@ pub async fn run(
     .await;
     Ok(match (ok, failed) {
         (0, _) if !interrupted => {
-            crate::print_error(&eyre!("no connection to {addr} succeeded"));
-            ExitCode::from(crate::EXIT_ERROR)
+            crate::exit::print_error(&eyre!("no connection to {addr} succeeded"));
+            ExitCode::from(crate::exit::EXIT_ERROR)
         }
         (_, 0) => ExitCode::SUCCESS,
         _ => ExitCode::from(1),

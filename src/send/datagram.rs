@@ -184,9 +184,9 @@ pub async fn run(
     let tally = tally.into_inner();
     print_summary(&tally, output, remote, elapsed, quic.as_ref());
     if let Err(report) = result {
-        crate::print_error(&report);
+        crate::exit::print_error(&report);
         let code = if tally.sent == 0 {
-            crate::EXIT_ERROR
+            crate::exit::EXIT_ERROR
         } else {
             1
         };

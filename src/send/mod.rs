@@ -89,6 +89,7 @@ impl SessionMode {
                 duration: args.duration,
                 streams: args.streams,
                 timeout: args.timeout,
+                stats: args.stats,
             }));
         }
         Ok(Self::Ping(ping::Options {
@@ -197,6 +198,7 @@ fn quic_stats_json(stats: &ConnectionStats) -> serde_json::Value {
         "packets_received": stats.packets_received, "packets_lost": stats.packets_lost,
         "mtu_probes_lost": stats.mtu_probes_lost, "congestion_window": stats.congestion_window,
         "bytes_sent": stats.bytes_sent, "bytes_received": stats.bytes_received,
+        "path_mtu": stats.path_mtu,
     })
 }
 

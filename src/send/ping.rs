@@ -247,7 +247,7 @@ pub async fn run(
     session.close().await;
     if let Some(err) = fatal {
         // Echoes were lost, so the status is 1, not 2: we did have a connection.
-        crate::print_error(&eyre!(
+        crate::exit::print_error(&eyre!(
             "the connection to {remote} was lost: {}",
             explain::stream_failed(&err, "the server")
         ));

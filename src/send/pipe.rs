@@ -27,7 +27,7 @@ fn echo_problem(report: color_eyre::Report) -> Failure {
 }
 
 fn local_problem(report: color_eyre::Report) -> Failure {
-    Failure(crate::EXIT_ERROR, report)
+    Failure(crate::exit::EXIT_ERROR, report)
 }
 
 /// Read size from standard input.
@@ -154,7 +154,7 @@ pub async fn run(
     let result = tokio::select! {
         (sent, echoed) = async { tokio::join!(send_input, check_echo) } => Some((sent, echoed)),
         why = super::stall(totals, timeout, &peer) => {
-            crate::print_error(&eyre!(why));
+            crate::exit::print_error(&eyre!(why));
             session.close().await;
             return Ok(ExitCode::from(1));
         }
@@ -167,11 +167,11 @@ pub async fn run(
         Some((Ok(sent), Ok(echoed))) => (sent, echoed),
         // The echo side's error says more about what happened to the data, so it goes first.
         Some((_, Err(Failure(code, report)))) | Some((Err(Failure(code, report)), _)) => {
-            crate::print_error(&report);
+            crate::exit::print_error(&report);
             return Ok(ExitCode::from(code));
         }
         None => {
-            crate::print_error(&eyre!("interrupted before the whole echo came back"));
+            crate::exit::print_error(&eyre!("interrupted before the whole echo came back"));
             return Ok(ExitCode::from(1));
         }
     };
@@ -189,7 +189,7 @@ pub async fn run(
         || json!({"type": "summary", "mode": "pipe", "sent": sent, "echoed": echoed, "ok": intact, "time_ms": elapsed.as_secs_f64() * 1000.0}),
     );
     if !intact {
-        crate::print_error(&eyre!(
+        crate::exit::print_error(&eyre!(
             "{remote} finished the stream after echoing {echoed} of {sent} bytes"
         ));
         return Ok(ExitCode::from(1));

@@ -139,32 +139,39 @@ pub struct Server {
     pub log: Log,
 }
 
+/// Starts `qecho SUBCOMMAND ARGS` on 127.0.0.1 port 0 (unless ARGS has --listen) and waits for
+/// its "listening on" line; returns the child, its log, that line and the address on it.
+fn start_listening(subcommand: &str, args: &[&str]) -> (Child, Log, String, SocketAddr) {
+    let mut command = qecho();
+    command.arg(subcommand).args(args);
+    if !args.contains(&"--listen") {
+        command.args(["--listen", "127.0.0.1:0"]);
+    }
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("spawn qecho {subcommand}: {err}"));
+    let log = Log::follow(child.stderr.take().expect("stderr"));
+    let Some(line) = log.wait_for("listening on ", DEADLINE) else {
+        let _ = child.kill();
+        panic!(
+            "qecho {subcommand} {args:?} never said it was listening:\n{}",
+            log.text()
+        );
+    };
+    let addr = word_after(&line, "listening on ")
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| panic!("no address in {line:?}"));
+    (child, log, line, addr)
+}
+
 impl Server {
     /// Starts `qecho serve ARGS` on 127.0.0.1 port 0 (unless ARGS has --listen) and waits for its
     /// "listening on" line.
     pub fn start(args: &[&str]) -> Self {
-        let mut command = qecho();
-        command.arg("serve").args(args);
-        if !args.contains(&"--listen") {
-            command.args(["--listen", "127.0.0.1:0"]);
-        }
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn qecho serve");
-        let log = Log::follow(child.stderr.take().expect("stderr"));
-        let Some(line) = log.wait_for("listening on ", DEADLINE) else {
-            let _ = child.kill();
-            panic!(
-                "qecho serve {args:?} never said it was listening:\n{}",
-                log.text()
-            );
-        };
-        let addr = word_after(&line, "listening on ")
-            .trim_end_matches(',')
-            .parse()
-            .unwrap_or_else(|_| panic!("no address in {line:?}"));
+        let (child, log, line, addr) = start_listening("serve", args);
         let fingerprint = line
             .split_whitespace()
             .find(|word| word.starts_with("sha256:"))
@@ -205,6 +212,100 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A running `qecho relay` with JSON logs, in front of a server; killed when dropped.
+pub struct Relay {
+    child: Child,
+    /// Where clients send.
+    pub addr: SocketAddr,
+    pub log: Log,
+}
+
+/// What a relay did in each direction, from its last log lines (the fields of `--log-format
+/// json`): `up["dropped_loss"]`, `down["datagrams_out"]`, ...
+pub struct RelayCounts {
+    pub up: serde_json::Value,
+    pub down: serde_json::Value,
+    pub log: String,
+}
+
+impl RelayCounts {
+    /// A count of one direction, `"up"` or `"down"`.
+    pub fn get(&self, direction: &str, field: &str) -> u64 {
+        let counts = if direction == "up" {
+            &self.up
+        } else {
+            &self.down
+        };
+        counts[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {field} in {counts}"))
+    }
+}
+
+impl Relay {
+    /// Starts `qecho relay --to TO ARGS` on 127.0.0.1 port 0.
+    pub fn start(to: SocketAddr, args: &[&str]) -> Self {
+        let to = to.to_string();
+        let mut all = vec!["--log-format", "json", "--to", to.as_str()];
+        all.extend_from_slice(args);
+        let (child, log, _, addr) = start_listening("relay", &all);
+        Relay { child, addr, log }
+    }
+
+    pub fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The JSON log lines whose message contains `needle`.
+    pub fn events(&self, needle: &str) -> Vec<serde_json::Value> {
+        json_lines(&self.log.text())
+            .into_iter()
+            .filter(|event| {
+                event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(needle))
+            })
+            .collect()
+    }
+
+    /// Sends SIGTERM, waits for the exit (status 0) and returns the final counts.
+    pub fn finish(mut self) -> RelayCounts {
+        signal(&self.child, "TERM");
+        let exit = wait_with_deadline(&mut self.child, DEADLINE).expect("relay exits on SIGTERM");
+        // The reader thread may still be taking in the last lines.
+        self.log
+            .wait_for("\"message\":\"server to client: in", DEADLINE);
+        let log = self.log.text();
+        assert!(exit.success(), "relay exited with {exit}:\n{log}");
+        let last = |direction: &str| {
+            json_lines(&log)
+                .into_iter()
+                .rev()
+                .find(|event| event["direction"] == direction && event["level"] == "INFO")
+                .unwrap_or_else(|| panic!("no final {direction} counts in:\n{log}"))
+        };
+        RelayCounts {
+            up: last("up"),
+            down: last("down"),
+            log,
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every line of `text` that parses as a JSON object.
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
 }
 
 /// The whitespace-separated word right after `marker` in `line`.
