@@ -313,7 +313,8 @@ fn no_answer(addr: SocketAddr, timeout: Duration, tls: &ClientTls) -> color_eyre
         "no QUIC answer from {addr} within {}: is the server running, is UDP blocked on the way? \
          Or the server speaks none of the offered application protocols ({}): some servers, \
          qecho's own among them, drop such a handshake without a reply; pass the protocol the \
-         server expects with --alpn",
+         server expects with --alpn. Or the round trip is longer than {0} (a satellite path's \
+         is about 0.6 s): raise --connect-timeout",
         humantime::format_duration(timeout),
         offered(tls)
     )
