@@ -471,7 +471,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__send)
-            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --pin --cert --key --keylog --alpn --stdin --streams --fin --datagram --connections --parallel --bytes --duration --deadline --stats --json --bind --verbose --quiet --log-format --help --version"
+            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --pin --cert --key --keylog --alpn --stdin --streams --fin --datagram --connections --parallel --bytes --duration --deadline --stats --json --cc --resume --session --bind --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -621,6 +621,25 @@ _qecho() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cc)
+                    COMPREPLY=($(compgen -W "cubic bbr" -- "${cur}"))
+                    return 0
+                    ;;
+                --session)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -637,7 +656,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__serve)
-            opts="-l -v -q -h -V --listen --cert --key --client-ca --keylog --alpn --max-connections --retry-threshold --max-streams --idle-timeout --handshake-timeout --verbose --quiet --log-format --help --version"
+            opts="-l -v -q -h -V --listen --cert --key --client-ca --keylog --alpn --max-connections --retry-threshold --max-streams --idle-timeout --handshake-timeout --cc --ticket-key --no-session-tickets --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -733,6 +752,25 @@ _qecho() {
                     ;;
                 --handshake-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cc)
+                    COMPREPLY=($(compgen -W "cubic bbr" -- "${cur}"))
+                    return 0
+                    ;;
+                --ticket-key)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
                     return 0
                     ;;
                 --log-format)

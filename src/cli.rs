@@ -178,6 +178,35 @@ pub struct AlpnArgs {
     pub protocols: Vec<String>,
 }
 
+/// QUIC's congestion controller, shared by `serve` and `send`.
+#[derive(Debug, Args)]
+pub struct CongestionArgs {
+    /// Congestion controller for what this end sends: cubic (RFC 9438, as Linux's TCP uses it)
+    /// or bbr (paces at the bottleneck rate and RTT it measures, rather than halving its window
+    /// at each loss). Each end controls its own sending, so set both for a fair comparison.
+    #[arg(long = "cc", value_name = "ALGORITHM", value_enum, default_value_t = CongestionControl::Cubic, hide_possible_values = true)]
+    pub controller: CongestionControl,
+}
+
+/// The congestion controllers s2n-quic offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CongestionControl {
+    /// CUBIC, s2n-quic's default.
+    #[default]
+    Cubic,
+    /// BBR.
+    Bbr,
+}
+
+impl CongestionControl {
+    pub fn name(self) -> &'static str {
+        match self {
+            CongestionControl::Cubic => "cubic",
+            CongestionControl::Bbr => "bbr",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (IP:PORT). IPv6 goes in brackets, [::]:9999 listens on IPv6 and IPv4;
@@ -235,6 +264,21 @@ pub struct ServeArgs {
     /// Give up on a handshake that has not completed after this long (humantime).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
+
+    #[command(flatten)]
+    pub congestion: CongestionArgs,
+
+    /// Encrypt session tickets with the key in FILE (64 hex digits), so that several servers
+    /// behind one address, or this one after a restart, resume each other's sessions. A missing
+    /// FILE is created with a new random key, mode 0600; one that others can read is refused.
+    /// Without it, each start makes random keys of its own, rotated every 6 hours and never
+    /// written anywhere.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_session_tickets", value_hint = ValueHint::FilePath)]
+    pub ticket_key: Option<PathBuf>,
+
+    /// Issue no TLS session tickets: every client makes a full handshake.
+    #[arg(long)]
+    pub no_session_tickets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -370,6 +414,26 @@ pub struct SendArgs {
     /// (bulk mode: one object at the end).
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub congestion: CongestionArgs,
+
+    /// Resume: keep the session ticket the server sends on a first connection, and offer it on
+    /// the next, which then skips the certificate and its signature (TLS 1.3 resumption). In ping,
+    /// bulk and datagram mode a first, short connection fetches the ticket and the run happens on
+    /// a resumed one: the "connected" line shows both handshake times. With --connections, every
+    /// connection after the first resumes, and the summary counts resumed and full handshakes.
+    /// 0-RTT (sending data in the first flight) is not possible: s2n-quic 1.91 does not
+    /// implement it (its issue #339).
+    #[arg(long, conflicts_with_all = ["stdin"])]
+    pub resume: bool,
+
+    /// Read a session ticket from FILE, if there is one for this server name, and offer it; then
+    /// write the newest ticket back (mode 0600, replaced atomically), so that the next run
+    /// resumes, like ngtcp2's and quiche's --session-file. A corrupt, expired or foreign FILE is a
+    /// warning and a full handshake.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub session: Option<PathBuf>,
 
     /// Use IPv4 addresses of ADDR only.
     #[arg(short = '4', conflicts_with = "ipv6")]

@@ -1,10 +1,12 @@
 //! The QUIC endpoint setup that `serve` and `send` share: the UDP socket, the I/O and MTU settings,
 //! and the event subscriber. Both ends are built here so that they cannot drift apart.
 
+use crate::cli::CongestionControl;
 use crate::events::{CloseReasons, ConnectionEvents, VersionNegotiations};
 use crate::limits::{Admission, ServerLimits};
 use crate::tls::{ClientTls, ServerTls};
 use color_eyre::eyre::{Result, eyre};
+use s2n_quic::provider::congestion_controller::{Bbr, Cubic};
 use s2n_quic::provider::limits::Limits;
 use std::net::SocketAddr;
 
@@ -149,10 +151,11 @@ pub fn server(
     listen: SocketAddr,
     tls: &ServerTls,
     limits: &ServerLimits,
+    cc: CongestionControl,
     reasons: CloseReasons,
 ) -> Result<s2n_quic::Server> {
     let io = udp_io(listen, "listen on", Mtu::Jumbo)?;
-    s2n_quic::Server::builder()
+    let builder = s2n_quic::Server::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
         .with_datagram(datagrams(SERVER_DATAGRAM_QUEUE)?)
@@ -163,10 +166,20 @@ pub fn server(
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
         .with_endpoint_limits(Admission::new(*limits))
         .map_err(|err| eyre!("cannot set the admission limits: {err}"))?
-        .with_event(ConnectionEvents::server(reasons, tls.protocols.clone()))
-        .map_err(|err| eyre!("cannot set up event logging: {err}"))?
-        .start()
-        .map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
+        .with_event(ConnectionEvents::server(reasons, tls.protocols.clone(), cc))
+        .map_err(|err| eyre!("cannot set up event logging: {err}"))?;
+    // Each controller is a type of its own, so the builder is finished in each branch.
+    let started = match cc {
+        CongestionControl::Cubic => builder
+            .with_congestion_controller(Cubic::default())
+            .map_err(|err| eyre!("cannot set up CUBIC: {err}"))?
+            .start(),
+        CongestionControl::Bbr => builder
+            .with_congestion_controller(Bbr::default())
+            .map_err(|err| eyre!("cannot set up BBR: {err}"))?
+            .start(),
+    };
+    started.map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
 }
 
 /// A client endpoint, and what its event subscriber hears of servers that speak no QUIC version
@@ -183,10 +196,11 @@ pub fn client(
     bind: Option<SocketAddr>,
     tls: &ClientTls,
     mtu: Mtu,
+    cc: CongestionControl,
 ) -> Result<Client> {
     let io = udp_io(client_address(remote, bind), "bind", mtu)?;
     let negotiations = VersionNegotiations::default();
-    let quic = s2n_quic::Client::builder()
+    let builder = s2n_quic::Client::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
         .with_datagram(datagrams(CLIENT_DATAGRAM_QUEUE)?)
@@ -195,10 +209,19 @@ pub fn client(
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
-        .with_event(ConnectionEvents::client(negotiations.clone()))
-        .map_err(|err| eyre!("cannot set up event logging: {err}"))?
-        .start()
-        .map_err(|err| eyre!("cannot start the QUIC client: {err}"))?;
+        .with_event(ConnectionEvents::client(negotiations.clone(), cc))
+        .map_err(|err| eyre!("cannot set up event logging: {err}"))?;
+    let started = match cc {
+        CongestionControl::Cubic => builder
+            .with_congestion_controller(Cubic::default())
+            .map_err(|err| eyre!("cannot set up CUBIC: {err}"))?
+            .start(),
+        CongestionControl::Bbr => builder
+            .with_congestion_controller(Bbr::default())
+            .map_err(|err| eyre!("cannot set up BBR: {err}"))?
+            .start(),
+    };
+    let quic = started.map_err(|err| eyre!("cannot start the QUIC client: {err}"))?;
     Ok(Client { quic, negotiations })
 }
 

@@ -9,6 +9,7 @@
 //!
 //! `send --stats` reads the same per-connection figures through `query_event_context`.
 
+use crate::cli::CongestionControl;
 use crate::{client_hello, explain};
 use s2n_quic::connection::Error as ConnectionError;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
@@ -30,9 +31,16 @@ pub enum Role {
     Client,
 }
 
-/// The subscriber attached to every qecho endpoint, with what only its end keeps.
+/// The subscriber attached to every qecho endpoint: what only its end keeps, and the congestion
+/// controller the endpoint was built with, to name it.
 #[derive(Debug)]
-pub enum ConnectionEvents {
+pub struct ConnectionEvents {
+    end: End,
+    cc: CongestionControl,
+}
+
+#[derive(Debug)]
+enum End {
     Server(ServerEnd),
     /// Hears of servers that answer with a Version Negotiation packet.
     Client(VersionNegotiations),
@@ -83,24 +91,26 @@ const REPEATS_QUIET_FOR: Duration = Duration::from_secs(10);
 impl ConnectionEvents {
     /// For `serve`: `reasons` receives why each connection that completed its handshake closed;
     /// `protocols` are the server's ALPNs.
-    pub fn server(reasons: CloseReasons, protocols: Vec<String>) -> Self {
-        Self::Server(ServerEnd {
+    pub fn server(reasons: CloseReasons, protocols: Vec<String>, cc: CongestionControl) -> Self {
+        let end = End::Server(ServerEnd {
             reasons,
             protocols,
             last_failure: None,
-        })
+        });
+        Self { end, cc }
     }
 
     /// For `send`, which prints its own account; `negotiations` hears of servers that answer
     /// with a Version Negotiation packet.
-    pub fn client(negotiations: VersionNegotiations) -> Self {
-        Self::Client(negotiations)
+    pub fn client(negotiations: VersionNegotiations, cc: CongestionControl) -> Self {
+        let end = End::Client(negotiations);
+        Self { end, cc }
     }
 
     fn role(&self) -> Role {
-        match self {
-            Self::Server(_) => Role::Server,
-            Self::Client(_) => Role::Client,
+        match self.end {
+            End::Server(_) => Role::Server,
+            End::Client(_) => Role::Client,
         }
     }
 }
@@ -176,6 +186,15 @@ pub struct ConnectionStats {
     /// The largest QUIC datagram path MTU discovery has found the path to carry (UDP payload,
     /// without the IP and UDP headers); 0 before the first update.
     pub path_mtu: u16,
+    /// The congestion controller this end runs, and how often BBR changed state (an event only
+    /// BBR has: the sign that it is at work).
+    pub congestion_controller: &'static str,
+    pub bbr_state_changes: u32,
+    /// The signature the handshake's CertificateVerify carried; none in a resumed handshake,
+    /// which proves who the server is with the ticket's key instead of its certificate.
+    pub signature_scheme: Option<String>,
+    /// Known once the handshake is complete.
+    pub resumed: Option<bool>,
     /// Settles when the handshake is confirmed or the connection closes first.
     pub verdict: Arc<HandshakeVerdict>,
 }
@@ -228,7 +247,7 @@ impl ConnectionStats {
     pub fn summary(&self) -> String {
         format!(
             "srtt {:.3} ms, min rtt {:.3} ms, rttvar {:.3} ms, packets sent {} / received {} / lost {}{}, \
-             cwnd {} bytes, bytes sent {} / received {}, path MTU {} bytes",
+             cwnd {} bytes, bytes sent {} / received {}, path MTU {} bytes, {}",
             ms(self.smoothed_rtt),
             ms(self.min_rtt),
             ms(self.rtt_variance),
@@ -242,7 +261,11 @@ impl ConnectionStats {
             self.congestion_window,
             self.bytes_sent,
             self.bytes_received,
-            self.path_mtu
+            self.path_mtu,
+            match (self.congestion_controller, self.bbr_state_changes) {
+                ("bbr", changes) => format!("cc bbr ({changes} state changes)"),
+                (cc, _) => format!("cc {cc}"),
+            }
         )
     }
 }
@@ -272,6 +295,7 @@ impl Subscriber for ConnectionEvents {
         let _ = meta;
         ConnectionStats {
             started: Some(Instant::now()),
+            congestion_controller: self.cc.name(),
             ..Default::default()
         }
     }
@@ -310,7 +334,7 @@ impl Subscriber for ConnectionEvents {
         event: &events::TlsClientHello,
     ) {
         // Only a server has a use for it: to explain a refused handshake.
-        if let Self::Server(_) = self {
+        if let End::Server(_) = self.end {
             stats.offered_alpns = client_hello::offered_alpns(event.payload);
         }
     }
@@ -333,10 +357,32 @@ impl Subscriber for ConnectionEvents {
         stats.cipher_suite = Some(format!("{:?}", event.cipher_suite));
     }
 
-    fn on_handshake_status_updated(
+    fn on_signature_scheme(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::SignatureScheme,
+    ) {
+        stats.signature_scheme = Some(event.chosen_signature_scheme.to_string());
+    }
+
+    fn on_bbr_state_changed(
         &mut self,
         stats: &mut ConnectionStats,
         meta: &ConnectionMeta,
+        event: &events::BbrStateChanged,
+    ) {
+        stats.bbr_state_changes += 1;
+        debug!(
+            conn = meta.id,
+            "connection {}: BBR state {:?}", meta.id, event.state
+        );
+    }
+
+    fn on_handshake_status_updated(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
         event: &events::HandshakeStatusUpdated,
     ) {
         if let events::HandshakeStatus::Confirmed { .. } = event.status {
@@ -350,6 +396,20 @@ impl Subscriber for ConnectionEvents {
             .map(|started| started.elapsed())
             .unwrap_or_default();
         stats.handshake = Some(took);
+    }
+
+    /// The handshake's log line, here rather than at its completion: s2n-quic-tls completes the
+    /// handshake first and then readies the TLS exporter, which is when the signature scheme (or,
+    /// in a resumed handshake, its absence) becomes known.
+    fn on_tls_exporter_ready(
+        &mut self,
+        stats: &mut ConnectionStats,
+        meta: &ConnectionMeta,
+        _: &events::TlsExporterReady,
+    ) {
+        let took = stats.handshake.unwrap_or_default();
+        let resumed = stats.signature_scheme.is_none();
+        stats.resumed = Some(resumed);
         let handshake_ms = ms(took);
         log!(
             self.role(),
@@ -360,9 +420,12 @@ impl Subscriber for ConnectionEvents {
             cipher_suite = stats.cipher_suite.as_deref().unwrap_or(""),
             key_exchange_group = stats.key_exchange_group.as_deref().unwrap_or(""),
             quic_version = QUIC_VERSION,
-            "connection {}: handshake complete in {:.3} ms: alpn {}, server name {}, {}, {}, {QUIC_VERSION}",
+            resumed,
+            cc = self.cc.name(),
+            "connection {}: handshake complete in {:.3} ms ({}): alpn {}, server name {}, {}, {}, {QUIC_VERSION}, cc {}",
             meta.id,
             ms(took),
+            if resumed { "resumed" } else { "full" },
             stats.alpn.as_deref().unwrap_or("-"),
             stats.server_name.as_deref().unwrap_or("(none)"),
             stats
@@ -373,6 +436,7 @@ impl Subscriber for ConnectionEvents {
                 .key_exchange_group
                 .as_deref()
                 .unwrap_or("key exchange group unknown"),
+            self.cc.name(),
         );
     }
 
@@ -416,12 +480,12 @@ impl Subscriber for ConnectionEvents {
         // Only as the first packet from the server: once it has answered otherwise, a Version
         // Negotiation packet is to be ignored (RFC 9000, section 6.2).
         if let (
-            Self::Client(negotiations),
+            End::Client(negotiations),
             events::PacketHeader::VersionNegotiation { .. },
             Some(server),
             1,
         ) = (
-            &*self,
+            &self.end,
             &event.packet_header,
             stats.remote,
             stats.packets_received,
@@ -525,9 +589,9 @@ impl Subscriber for ConnectionEvents {
         let remote = stats
             .remote
             .map_or("?".to_string(), |addr| addr.to_string());
-        let mut server = match self {
-            Self::Server(server) => Some(server),
-            Self::Client(_) => None,
+        let mut server = match &mut self.end {
+            End::Server(server) => Some(server),
+            End::Client(_) => None,
         };
         if let (None, Some(server)) = (stats.handshake, server.as_deref_mut()) {
             // A client certificate we refused has been explained by the TLS layer already

@@ -12,7 +12,7 @@
 use crate::cli::ServeArgs;
 use crate::events::{CloseReasons, canonical};
 use crate::limits::ServerLimits;
-use crate::tls::{ClientIdentity, ServerTls};
+use crate::tls::{ClientIdentity, ServerTickets, ServerTls};
 use crate::{endpoint, explain, shutdown};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::Connection;
@@ -41,6 +41,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         args.keylog.as_deref(),
         &listen_host,
         args.alpn.protocols,
+        ServerTickets::from_args(args.no_session_tickets, args.ticket_key.as_deref())?,
     )?;
     let limits = ServerLimits {
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
@@ -50,7 +51,13 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         handshake_timeout: args.handshake_timeout,
     };
     let reasons = CloseReasons::default();
-    let mut server = endpoint::server(listen, &tls, &limits, reasons.clone())?;
+    let mut server = endpoint::server(
+        listen,
+        &tls,
+        &limits,
+        args.congestion.controller,
+        reasons.clone(),
+    )?;
     let local = server
         .local_addr()
         .map_err(|err| eyre!("cannot read the bound address: {err}"))?;
@@ -58,9 +65,10 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let signal = shutdown::signal();
     let alpn = tls.protocols.join(",");
     let fingerprint = tls.fingerprint().to_string();
+    let tickets = tls.tickets.describe();
     info!(
         %local, %alpn, certificate = %tls.origin, %fingerprint,
-        "listening on {local}, alpn {alpn}, certificate {} {fingerprint}",
+        "listening on {local}, alpn {alpn}, certificate {} {fingerprint}, {tickets}",
         tls.origin,
     );
     if let Some(warning) = endpoint::kernel_buffer_warning() {

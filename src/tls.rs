@@ -6,8 +6,10 @@
 //! (for `--pin`) and the client's (for the server's log), `keylog` writes secrets to a chosen file.
 
 mod keylog;
+mod tickets;
 mod watch;
 
+pub use tickets::{ClientTickets, ServerTickets, SessionFile};
 pub use watch::{ClientIdentity, ServerSeen};
 
 use crate::cert::{self, Fingerprint, Identity};
@@ -86,6 +88,7 @@ pub struct ServerTls {
     /// `--client-ca`: every client must present a certificate signed by this CA.
     pub client_ca: Option<CaFile>,
     keylog: Option<KeyLog>,
+    pub tickets: ServerTickets,
 }
 
 impl ServerTls {
@@ -97,6 +100,7 @@ impl ServerTls {
         keylog: Option<&Path>,
         listen_host: &str,
         protocols: Vec<String>,
+        tickets: ServerTickets,
     ) -> Result<Self> {
         check_alpns(&protocols)?;
         let client_ca = client_ca
@@ -135,6 +139,7 @@ impl ServerTls {
             protocols,
             client_ca,
             keylog: keylog.map(KeyLog::open).transpose()?,
+            tickets,
         };
         // Build once now so that a bad certificate or key is reported before we start listening.
         tls.provider()?;
@@ -180,6 +185,7 @@ impl ServerTls {
         if let Some(keylog) = &self.keylog {
             keylog.install(builder.config_mut())?;
         }
+        self.tickets.install(builder.config_mut())?;
         let server = builder
             .build()
             .map_err(|err| eyre!("cannot set up TLS for the server: {err}"))?;
@@ -247,6 +253,8 @@ pub struct ClientTls {
     keylog: Option<KeyLog>,
     /// What the latest handshake showed of the server.
     seen: watch::Observed,
+    /// `--resume`, `--session`: the tickets kept and offered.
+    pub tickets: Option<ClientTickets>,
 }
 
 impl ClientTls {
@@ -257,6 +265,7 @@ impl ClientTls {
         cert_and_key: Option<(&Path, &Path)>,
         keylog: Option<&Path>,
         protocols: Vec<String>,
+        tickets: Option<ClientTickets>,
     ) -> Result<Self> {
         check_alpns(&protocols)?;
         let ca = ca.map(|path| CaFile::read(path, "--ca")).transpose()?;
@@ -282,6 +291,7 @@ impl ClientTls {
             client_cert,
             keylog: keylog.map(KeyLog::open).transpose()?,
             seen: watch::Observed::default(),
+            tickets,
         };
         tls.provider()?;
         Ok(tls)
@@ -339,6 +349,9 @@ impl ClientTls {
         if let Some(keylog) = &self.keylog {
             keylog.install(builder.config_mut())?;
         }
+        if let Some(tickets) = &self.tickets {
+            tickets.install(builder.config_mut())?;
+        }
         let client = builder
             .build()
             .map_err(|err| eyre!("cannot set up TLS for the client: {err}"))?;
@@ -346,6 +359,11 @@ impl ClientTls {
             Trust::Pin { fingerprint, .. } => Some(*fingerprint),
             _ => None,
         };
-        Ok(watch::Client::new(client, pin, self.seen.clone()))
+        Ok(watch::Client::new(
+            client,
+            pin,
+            self.seen.clone(),
+            self.tickets.clone(),
+        ))
     }
 }

@@ -1,8 +1,9 @@
 //! Connecting: resolve `HOST:PORT`, try each address in turn with a bounded handshake, and turn
 //! every way that can fail into a sentence that says what to do about it.
 
+use crate::cli::CongestionControl;
 use crate::events::{ConnectionStats, canonical};
-use crate::tls::{ClientTls, Trust};
+use crate::tls::{ClientTickets, ClientTls, Trust};
 use crate::{endpoint, explain};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::Connection;
@@ -20,8 +21,8 @@ pub enum Family {
     V6,
 }
 
-/// Where to connect, from where, and under which name: `ADDR`, `-4/-6`, `--bind` and
-/// `--server-name` resolved.
+/// Where to connect, from where, under which name and with which congestion controller: `ADDR`,
+/// `-4/-6`, `--bind`, `--server-name` and `--cc` resolved.
 pub struct Target {
     /// As the user typed it, for messages.
     pub text: String,
@@ -29,6 +30,7 @@ pub struct Target {
     pub server_name: String,
     /// `--bind`: the local address to send from.
     pub bind: Option<SocketAddr>,
+    pub cc: CongestionControl,
 }
 
 impl Target {
@@ -80,6 +82,7 @@ impl Target {
             addrs,
             server_name: server_name.unwrap_or(&host).to_string(),
             bind,
+            cc: CongestionControl::default(),
         })
     }
 }
@@ -121,6 +124,10 @@ pub struct Session {
     pub alpn: String,
     pub server_name: String,
     pub handshake: Duration,
+    /// Whether the handshake resumed a session (`--resume`, `--session`).
+    pub resumed: bool,
+    /// With `--resume`: the full handshake of the first connection, which fetched the ticket.
+    pub full_handshake: Option<Duration>,
 }
 
 impl Session {
@@ -166,13 +173,14 @@ async fn attempt(
     tls: &ClientTls,
     timeout: Duration,
 ) -> Result<Session> {
-    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Jumbo)?;
+    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Jumbo, target.cc)?;
     let (connection, handshake) = handshake(&client, addr, target, tls, timeout).await?;
     let alpn = connection
         .application_protocol()
         .map(|alpn| String::from_utf8_lossy(&alpn).into_owned())
         .unwrap_or_default();
     let local = connection.local_addr().map(canonical).unwrap_or(addr);
+    let resumed = resumed(&connection);
     Ok(Session {
         client,
         connection,
@@ -181,7 +189,52 @@ async fn attempt(
         alpn,
         server_name: target.server_name.clone(),
         handshake,
+        resumed,
+        full_handshake: None,
     })
+}
+
+/// Whether `connection`'s handshake resumed a session, from the event subscriber.
+pub fn resumed(connection: &Connection) -> bool {
+    connection
+        .query_event_context(|stats: &ConnectionStats| stats.resumed)
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+/// How long `--resume` waits for the server's session ticket after the handshake. Tickets came
+/// 1.0-1.7 ms after the handshake on loopback; a long path adds its round trip.
+const TICKET_WAIT: Duration = Duration::from_secs(2);
+
+/// `--resume`: a first connection fetches a ticket, then the session is a resumed one. A server
+/// that sends no ticket leaves the first connection as the session, with a warning.
+pub async fn connect_resumed(
+    target: &Target,
+    tls: &ClientTls,
+    tickets: &ClientTickets,
+    timeout: Duration,
+) -> Result<Session> {
+    let first = connect(target, tls, timeout).await?;
+    let wait = TICKET_WAIT.max(first.handshake * 4);
+    let Some(ticket) = tickets.wait_for_new(wait).await else {
+        tracing::warn!("{}", no_ticket(&first.remote, wait));
+        return Ok(first);
+    };
+    let full = first.handshake;
+    first.close().await;
+    tickets.offer(ticket);
+    let mut session = connect(target, tls, timeout).await?;
+    session.full_handshake = Some(full);
+    Ok(session)
+}
+
+/// Why `--resume` could not resume.
+pub fn no_ticket(server: &SocketAddr, waited: Duration) -> String {
+    format!(
+        "--resume: the server at {server} sent no session ticket within {} of the handshake, so          there is nothing to resume with: it may not issue tickets (qecho serve          --no-session-tickets, or a server without resumption); the run goes on with a full          handshake",
+        humantime::format_duration(waited)
+    )
 }
 
 /// One handshake with `addr` from an existing client endpoint, bounded by `timeout`; returns the

@@ -7,7 +7,7 @@ use super::connect::{self, Target};
 use super::ping::{self, Payload};
 use crate::endpoint;
 use crate::stats::percentile;
-use crate::tls::ClientTls;
+use crate::tls::{ClientTickets, ClientTls};
 use color_eyre::eyre::{Result, eyre};
 use futures::StreamExt;
 use serde_json::json;
@@ -26,38 +26,58 @@ pub struct Options {
 
 /// How one connection went.
 enum Outcome {
-    Ok { handshake: Duration, echo: Duration },
+    Ok {
+        handshake: Duration,
+        echo: Duration,
+        resumed: bool,
+    },
     Failed(String),
 }
 
+/// With `--resume`, `tickets` holds the ticket: connection 1 runs alone and fetches it, and every
+/// later one offers it.
 pub async fn run(
     target: &Target,
     tls: &ClientTls,
     options: Options,
+    tickets: Option<&ClientTickets>,
     output: &Output,
     stop: impl Future<Output = ()>,
 ) -> Result<ExitCode> {
     let addr = target.addrs[0];
     // Short connections: probing for jumbo frames would only cost each of them packets.
-    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Ethernet)?;
+    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Ethernet, target.cc)?;
     let outcomes = RefCell::new(Vec::with_capacity(options.connections as usize));
     let started = Instant::now();
-    let all = futures::stream::iter(1..=options.connections)
-        .map(|n| {
-            let (client, options, outcomes) = (&client, &options, &outcomes);
-            async move {
-                let outcome = one(client, addr, target, tls, options, n).await;
-                if let Outcome::Failed(why) = &outcome {
-                    output.event(
-                        || format!("connection {n} failed: {why}"),
-                        || json!({"type": "connection", "n": n, "ok": false, "error": why}),
-                    );
-                }
-                outcomes.borrow_mut().push(outcome);
+    let connect_one = |n: u64| {
+        let (client, options, outcomes) = (&client, &options, &outcomes);
+        async move {
+            let outcome = one(client, addr, target, tls, options, n).await;
+            if let Outcome::Failed(why) = &outcome {
+                output.event(
+                    || format!("connection {n} failed: {why}"),
+                    || json!({"type": "connection", "n": n, "ok": false, "error": why}),
+                );
             }
-        })
-        .buffer_unordered(options.parallel as usize)
-        .collect::<Vec<()>>();
+            outcomes.borrow_mut().push(outcome);
+        }
+    };
+    let all = async {
+        let mut first = 1;
+        if let Some(tickets) = tickets {
+            connect_one(1).await;
+            first = 2;
+            match tickets.wait_for_new(Duration::from_secs(2)).await {
+                Some(ticket) => tickets.offer(ticket),
+                None => tracing::warn!("{}", connect::no_ticket(&addr, Duration::from_secs(2))),
+            }
+        }
+        futures::stream::iter(first..=options.connections)
+            .map(connect_one)
+            .buffer_unordered(options.parallel as usize)
+            .collect::<Vec<()>>()
+            .await
+    };
     let interrupted = tokio::select! {
         _ = all => false,
         _ = stop => true,
@@ -68,11 +88,17 @@ pub async fn run(
     let mut handshakes = Vec::new();
     let mut echoes = Vec::new();
     let mut failed = 0u64;
+    let mut resumed_count = 0u64;
     for outcome in &outcomes {
         match outcome {
-            Outcome::Ok { handshake, echo } => {
+            Outcome::Ok {
+                handshake,
+                echo,
+                resumed,
+            } => {
                 handshakes.push(*handshake);
                 echoes.push(*echo);
+                resumed_count += u64::from(*resumed);
             }
             Outcome::Failed(_) => failed += 1,
         }
@@ -84,10 +110,17 @@ pub async fn run(
     let ms =
         |samples: &[Duration], p: f64| percentile(samples, p).map(|d| d.as_secs_f64() * 1000.0);
     let fmt = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let full_count = ok - resumed_count;
+    // Every connection after the first resumed (the first cannot: it fetches the ticket).
+    let all_resumed = tickets.is_some() && ok > 0 && resumed_count + 1 >= ok;
+    let how = match tickets {
+        Some(_) => format!(" ({resumed_count} resumed, {full_count} full)"),
+        None => String::new(),
+    };
     output.summary(
         || {
             format!(
-                "--- {addr} qecho connections ---\n{}{} connections, {} at a time: {ok} ok, {failed} failed in {:.3} s: {rate:.1} connections/s\n\
+                "--- {addr} qecho connections ---\n{}{} connections, {} at a time: {ok} ok{how}, {failed} failed in {:.3} s: {rate:.1} connections/s\n\
                  handshake p50/p99/max = {}/{}/{} ms\necho p50/p99 = {}/{} ms",
                 if interrupted { "interrupted: figures up to the interruption\n" } else { "" },
                 options.connections,
@@ -107,6 +140,7 @@ pub async fn run(
                 "seconds": elapsed.as_secs_f64(), "connections_per_s": rate,
                 "handshake_ms": {"p50": ms(&handshakes, 0.5), "p99": ms(&handshakes, 0.99), "max": ms(&handshakes, 1.0)},
                 "echo_ms": {"p50": ms(&echoes, 0.5), "p99": ms(&echoes, 0.99)},
+                "resumed": all_resumed, "resumed_connections": resumed_count, "full_connections": full_count,
             })
         },
     );
@@ -138,11 +172,16 @@ async fn one(
             Ok(done) => done,
             Err(report) => return Outcome::Failed(format!("{report:#}")),
         };
+    let resumed = connect::resumed(&connection);
     let message = options.payload.message(0, n);
     let echo = ping::echo_on_new_stream(&connection, &message, options.timeout).await;
     connection.close(0u8.into());
     match echo {
-        Ok(echo) => Outcome::Ok { handshake, echo },
+        Ok(echo) => Outcome::Ok {
+            handshake,
+            echo,
+            resumed,
+        },
         Err(why) => Outcome::Failed(why),
     }
 }

@@ -14,7 +14,7 @@ mod pipe;
 
 use crate::cli::SendArgs;
 use crate::events::ConnectionStats;
-use crate::tls::{ClientTls, Trust};
+use crate::tls::{ClientTickets, ClientTls, SessionFile, Trust};
 use crate::units::millis;
 use bytes::Bytes;
 use color_eyre::eyre::{Result, eyre};
@@ -108,8 +108,16 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
     let mode = Mode::from_args(&args)?;
     let mut output = Output::new(args.json, quiet);
     if matches!(mode, Mode::OnOneConnection(SessionMode::Pipe)) {
+        if args.resume {
+            return Err(eyre!(
+                "--resume means nothing in pipe mode, which makes one connection: leave it out, \
+                 or use --session FILE to resume from an earlier run"
+            ));
+        }
         output.for_pipe();
     }
+    let session_file = args.session.as_deref().map(SessionFile::new).transpose()?;
+    let tickets = (args.resume || session_file.is_some()).then(ClientTickets::default);
     let tls = ClientTls::new(
         args.ca.as_deref(),
         args.insecure,
@@ -117,6 +125,7 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
         args.cert.as_deref().zip(args.key.as_deref()),
         args.keylog.as_deref(),
         args.alpn.protocols.clone(),
+        tickets.clone(),
     )?;
     let addr = if args.addr == "-" {
         crate::cli::DEFAULT_ADDR
@@ -128,28 +137,70 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
         (_, true) => connect::Family::V6,
         _ => connect::Family::Any,
     };
-    let target =
+    let mut target =
         connect::Target::resolve(addr, args.server_name.as_deref(), family, args.bind).await?;
+    target.cc = args.congestion.controller;
     if matches!(tls.trust, Trust::Insecure) {
         tracing::warn!(
             "--insecure: the server's certificate is not verified; anyone on the path could pose as {}",
             target.server_name
         );
     }
+    if let (Some(file), Some(tickets)) = (&session_file, &tickets)
+        && let Some(ticket) = file.load(&target.server_name, args.pin)
+    {
+        tickets.offer(ticket);
+    }
     let stop = stop_signal(args.deadline);
-    let mode = match mode {
+    let result = match mode {
         Mode::Connections(options) => {
-            return connections::run(&target, &tls, options, &output, stop).await;
+            let resume = tickets.as_ref().filter(|_| args.resume);
+            connections::run(&target, &tls, options, resume, &output, stop).await
         }
-        Mode::OnOneConnection(mode) => mode,
+        Mode::OnOneConnection(mode) => {
+            let session = match tickets.as_ref().filter(|_| args.resume) {
+                Some(tickets) => {
+                    connect::connect_resumed(&target, &tls, tickets, args.connect_timeout).await?
+                }
+                None => connect::connect(&target, &tls, args.connect_timeout).await?,
+            };
+            output.connected(&session);
+            match mode {
+                SessionMode::Ping(options) => ping::run(session, options, &output, stop).await,
+                SessionMode::Pipe => pipe::run(session, args.timeout, &output, stop).await,
+                SessionMode::Bulk(options) => bulk::run(session, options, &output, stop).await,
+                SessionMode::Datagram(options) => {
+                    datagram::run(session, options, &output, stop).await
+                }
+            }
+        }
     };
-    let session = connect::connect(&target, &tls, args.connect_timeout).await?;
-    output.connected(&session);
-    match mode {
-        SessionMode::Ping(options) => ping::run(session, options, &output, stop).await,
-        SessionMode::Pipe => pipe::run(session, args.timeout, &output, stop).await,
-        SessionMode::Bulk(options) => bulk::run(session, options, &output, stop).await,
-        SessionMode::Datagram(options) => datagram::run(session, options, &output, stop).await,
+    if let (Some(file), Some(tickets)) = (&session_file, &tickets) {
+        save_session(file, tickets, &target.server_name, args.pin);
+    }
+    result
+}
+
+/// `--session FILE`: writes the newest ticket of this run; a failure to write is a warning, not
+/// a failed run. A run that resumed gets no new ticket (s2n-quic's server sends none then), and
+/// leaves the file as it was.
+fn save_session(
+    file: &SessionFile,
+    tickets: &ClientTickets,
+    server_name: &str,
+    pin: Option<crate::cert::Fingerprint>,
+) {
+    match tickets.newest() {
+        Some(ticket) => {
+            if let Err(err) = file.save(&ticket, server_name, pin) {
+                tracing::warn!("{err:#}");
+            }
+        }
+        None if tickets.offering() => {}
+        None => tracing::warn!(
+            "--session {}: the server sent no session ticket, so there is nothing to save",
+            file.path.display()
+        ),
     }
 }
 
@@ -198,7 +249,8 @@ fn quic_stats_json(stats: &ConnectionStats) -> serde_json::Value {
         "packets_received": stats.packets_received, "packets_lost": stats.packets_lost,
         "mtu_probes_lost": stats.mtu_probes_lost, "congestion_window": stats.congestion_window,
         "bytes_sent": stats.bytes_sent, "bytes_received": stats.bytes_received,
-        "path_mtu": stats.path_mtu,
+        "path_mtu": stats.path_mtu, "congestion_controller": stats.congestion_controller,
+        "bbr_state_changes": stats.bbr_state_changes,
     })
 }
 
@@ -300,8 +352,13 @@ fn check_size(size: u64) -> Result<u64> {
 
 /// The handshake line, in text.
 fn connected_line(session: &Session) -> String {
+    let how = match (session.resumed, session.full_handshake) {
+        (true, Some(full)) => format!(" (resumed; the full one took {} ms)", millis(full)),
+        (true, None) => " (resumed)".to_string(),
+        (false, _) => String::new(),
+    };
     format!(
-        "connected to {} from {}, alpn {}, server name {}, handshake {} ms",
+        "connected to {} from {}, alpn {}, server name {}, handshake {} ms{how}",
         session.remote,
         session.local,
         session.alpn,

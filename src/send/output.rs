@@ -11,6 +11,8 @@ pub struct Output {
     quiet: bool,
     /// Standard output is taken by data (pipe mode).
     stdout_is_data: bool,
+    /// Whether the connection resumed a session, for every JSON summary.
+    resumed: std::cell::Cell<bool>,
 }
 
 impl Output {
@@ -19,6 +21,7 @@ impl Output {
             json,
             quiet,
             stdout_is_data: false,
+            resumed: std::cell::Cell::new(false),
         }
     }
 
@@ -41,6 +44,7 @@ impl Output {
     }
 
     pub fn connected(&self, session: &Session) {
+        self.resumed.set(session.resumed);
         if self.quiet {
             return;
         }
@@ -53,6 +57,8 @@ impl Output {
                     "alpn": session.alpn,
                     "server_name": session.server_name,
                     "handshake_ms": session.handshake.as_secs_f64() * 1000.0,
+                    "resumed": session.resumed,
+                    "full_handshake_ms": session.full_handshake.map(|full| full.as_secs_f64() * 1000.0),
                 })
                 .to_string(),
             );
@@ -73,10 +79,17 @@ impl Output {
         }
     }
 
-    /// The closing summary: printed even with `-q`.
+    /// The closing summary: printed even with `-q`. Its JSON says whether the connection
+    /// resumed, unless it says so itself (connections mode).
     pub fn summary(&self, text: impl FnOnce() -> String, value: impl FnOnce() -> Value) {
         if self.json {
-            self.print(&value().to_string());
+            let mut value = value();
+            if let Some(summary) = value.as_object_mut() {
+                summary
+                    .entry("resumed")
+                    .or_insert(json!(self.resumed.get()));
+            }
+            self.print(&value.to_string());
         } else {
             self.print(&text());
         }

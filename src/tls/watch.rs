@@ -20,6 +20,7 @@
 //! (feature `unstable-crl`) runs only after a successful verification, or, with verification
 //! off, cannot read the chain either.
 
+use super::ClientTickets;
 use crate::cert::{self, Fingerprint};
 use crate::events::canonical;
 use bytes::Bytes;
@@ -82,11 +83,23 @@ pub struct Client {
     inner: s2n_tls::Client,
     pin: Option<Fingerprint>,
     seen: Observed,
+    /// Whether new sessions offer a ticket.
+    tickets: Option<ClientTickets>,
 }
 
 impl Client {
-    pub fn new(inner: s2n_tls::Client, pin: Option<Fingerprint>, seen: Observed) -> Self {
-        Self { inner, pin, seen }
+    pub fn new(
+        inner: s2n_tls::Client,
+        pin: Option<Fingerprint>,
+        seen: Observed,
+        tickets: Option<ClientTickets>,
+    ) -> Self {
+        Self {
+            inner,
+            pin,
+            seen,
+            tickets,
+        }
     }
 }
 
@@ -138,6 +151,7 @@ impl tls::Endpoint for Client {
                 done: false,
                 certificate: None,
                 refusal: None,
+                resuming: self.tickets.as_ref().is_some_and(ClientTickets::offering),
             }),
         }
     }
@@ -295,6 +309,9 @@ struct ClientWatch {
     certificate: Option<Fingerprint>,
     /// Why the handshake must fail, once we know it must.
     refusal: Option<&'static str>,
+    /// A ticket is offered: a resumed handshake carries no certificate, and needs none, since
+    /// the ticket came from a connection whose certificate was checked.
+    resuming: bool,
 }
 
 impl ClientWatch {
@@ -345,12 +362,16 @@ impl ClientWatch {
     }
 
     /// The session's result, unless we refuse the handshake. With a pin, a handshake that
-    /// completes without a certificate we could check is refused too: a pin never fails open.
+    /// completes without a certificate we could check is refused too, unless it resumed a
+    /// session of ours: a pin never fails open.
     fn verdict(
         &mut self,
         result: Poll<Result<(), transport::Error>>,
     ) -> Poll<Result<(), transport::Error>> {
-        if self.pin.is_some() && self.certificate.is_none() && matches!(result, Poll::Ready(Ok(())))
+        if self.pin.is_some()
+            && self.certificate.is_none()
+            && !self.resuming
+            && matches!(result, Poll::Ready(Ok(())))
         {
             self.refusal
                 .get_or_insert("the server presented no certificate to check against --pin");
@@ -591,6 +612,7 @@ mod tests {
             done: false,
             certificate: None,
             refusal: None,
+            resuming: false,
         }
     }
 
