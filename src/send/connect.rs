@@ -128,6 +128,8 @@ pub struct Session {
     pub resumed: bool,
     /// With `--resume`: the full handshake of the first connection, which fetched the ticket.
     pub full_handshake: Option<Duration>,
+    /// The certificate the server presented in this handshake; none when it resumed.
+    pub server_certificate: Option<crate::cert::Fingerprint>,
 }
 
 impl Session {
@@ -191,6 +193,7 @@ async fn attempt(
         handshake,
         resumed,
         full_handshake: None,
+        server_certificate: tls.server_seen().certificate,
     })
 }
 

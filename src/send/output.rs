@@ -59,6 +59,7 @@ impl Output {
                     "handshake_ms": session.handshake.as_secs_f64() * 1000.0,
                     "resumed": session.resumed,
                     "full_handshake_ms": session.full_handshake.map(|full| full.as_secs_f64() * 1000.0),
+                    "server_certificate": session.server_certificate.map(|c| c.to_string()),
                 })
                 .to_string(),
             );

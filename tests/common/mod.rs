@@ -176,6 +176,7 @@ impl Server {
             .split_whitespace()
             .find(|word| word.starts_with("sha256:"))
             .unwrap_or_else(|| panic!("no fingerprint in {line:?}"))
+            .trim_end_matches(',')
             .to_string();
         Server {
             child,
