@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{DEADLINE, Server, text};
+use common::{DEADLINE, Server, assert_status, text};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -762,4 +762,48 @@ fn aioquic_client_verifies_qecho_serve_with_ca() {
         "a wrong name must fail the handshake:\n{stderr}"
     );
     assert!(stderr.contains("could not connect"), "{stderr}");
+}
+
+/// Resumption, aioquic's client against `qecho serve`: its second connection offers the ticket of
+/// the first, and both ends see the session resumed.
+#[test]
+fn aioquic_client_resumes_its_session_with_qecho_serve() {
+    let server = Server::start(&[]);
+    let out = aioquic_client(
+        server.addr,
+        &["--alpn", "qecho", "--count", "1", "--resume"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let resumed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("session resumed:"))
+        .collect();
+    assert_eq!(
+        resumed,
+        ["session resumed: False", "session resumed: True"],
+        "{stdout}"
+    );
+    let second = server
+        .log
+        .wait_for("connection 1: handshake complete", LOG_WAIT)
+        .unwrap();
+    assert!(second.contains("(resumed)"), "{second}");
+}
+
+/// Resumption, `qecho send --resume` against aioquic's server, which issues tickets.
+#[test]
+fn qecho_send_resumes_with_an_aioquic_server() {
+    let server = AioquicServer::start(&["--alpn", "quic-example"]);
+    let out = common::send(
+        &server.target(),
+        &["-k", "--resume", "--count", "2", "--interval", "0s"],
+    );
+    let stdout = assert_status(&out, 0);
+    assert!(stdout.contains("(resumed; the full one took"), "{stdout}");
 }

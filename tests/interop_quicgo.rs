@@ -283,3 +283,46 @@ fn qecho_send_against_quicgo_server_with_the_shipped_example_alpn() {
 fn qecho_send_against_quicgo_server_with_the_classic_alpn() {
     qecho_send_against_quicgo(EXAMPLE_ALPNS[1]);
 }
+
+/// Resumption, quic-go's client (with a `tls.ClientSessionCache`) against `qecho serve`: its
+/// second connection resumes, as both ends see.
+#[test]
+fn a_quicgo_client_resumes_its_session_with_qecho_serve() {
+    let server = Server::start(&[]);
+    let mut client = Command::new(quicgo_echo());
+    client
+        .args([
+            "client",
+            &server.target(),
+            EXAMPLE_ALPNS[0],
+            "foobar",
+            "1",
+            "resume",
+        ])
+        .stdin(Stdio::null());
+    let stdout = assert_status(&common::run(client, DEADLINE), 0);
+    let resumed: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("connected "))
+        .map(|line| word_after(line, " resumed "))
+        .collect();
+    assert_eq!(resumed, ["false", "true"], "{stdout}");
+    let second = server
+        .log
+        .wait_for("connection 1: handshake complete", DEADLINE)
+        .unwrap_or_else(|| panic!("{}", server.log.text()));
+    assert!(second.contains("(resumed)"), "{second}");
+}
+
+/// Resumption, `qecho send --resume` against quic-go's server, which issues tickets.
+#[test]
+fn qecho_send_resumes_with_a_quicgo_server() {
+    let server = GoServer::start(EXAMPLE_ALPNS[0]);
+    let out = send(
+        &server.addr,
+        &["-k", "--resume", "--count", "2", "--interval", "50ms"],
+    );
+    let stdout = assert_status(&out, 0);
+    assert!(stdout.contains("(resumed; the full one took"), "{stdout}");
+    assert!(stdout.contains("2 sent, 2 received"), "{stdout}");
+}

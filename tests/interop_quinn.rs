@@ -319,3 +319,56 @@ fn quinn_client_against_qecho_serve() {
     );
     assert!(closed.contains("closed by the client"), "{closed}");
 }
+
+/// Resumption, quinn's client against `qecho serve`: rustls keeps the ticket qecho's server sends,
+/// and quinn's second connection from the same configuration resumes.
+#[test]
+fn a_quinn_client_resumes_its_session_with_qecho_serve() {
+    let server = Server::start(&["--alpn", ALPN]);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let run = async {
+        let mut endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
+        endpoint.set_default_client_config(quinn_client_config());
+        for _ in 0..2 {
+            let connection = endpoint.connect(server.addr, "localhost")?.await?;
+            let (mut send, mut receive) = connection.open_bi().await?;
+            send.write_all(b"resume me").await?;
+            send.finish()?;
+            let echo = receive.read_to_end(64).await?;
+            assert_eq!(echo, b"resume me");
+            connection.close(0u32.into(), b"done");
+        }
+        endpoint.wait_idle().await;
+        Ok::<_, BoxError>(())
+    };
+    runtime
+        .block_on(async { tokio::time::timeout(DEADLINE, run).await })
+        .expect("within the deadline")
+        .unwrap_or_else(|err| panic!("quinn client: {err}\n{}", server.log.text()));
+    let first = server
+        .log
+        .wait_for("connection 0: handshake complete", DEADLINE)
+        .unwrap();
+    let second = server
+        .log
+        .wait_for("connection 1: handshake complete", DEADLINE)
+        .unwrap();
+    assert!(first.contains("(full)"), "{first}");
+    assert!(
+        second.contains("(resumed)"),
+        "quinn did not resume: {second}"
+    );
+}
+
+/// Resumption, `qecho send --resume` against quinn's server (rustls issues TLS 1.3 tickets).
+#[test]
+fn qecho_send_resumes_with_a_quinn_server() {
+    let (_runtime, addr) = quinn_server();
+    let out = send(
+        &addr.to_string(),
+        &["-k", "--resume", "--count", "2", "--interval", "0s"],
+    );
+    let stdout = assert_status(&out, 0);
+    assert!(stdout.contains("(resumed; the full one took"), "{stdout}");
+    assert!(stdout.contains("2 sent, 2 received"), "{stdout}");
+}

@@ -11,13 +11,15 @@ client HOST PORT --alpn qecho [--count N] [--size BYTES[,BYTES...]] [--streams K
     (no connection, time-out). --groups sets the key exchange groups offered (by default aioquic
     offers a key share for each of P-256, P-384 and X25519). --datagrams D then sends D QUIC
     DATAGRAM frames (RFC 9221) of 100 bytes, one at a time, each waiting for its echo (exit 1 if
-    one does not come back intact).
+    one does not come back intact). --resume runs it all twice, the second connection offering
+    the session ticket of the first, and prints "session resumed: True/False" for each.
 
 server --host 127.0.0.1 --port 0 --alpn quic-example [--alpn X ...] [--cert F --key F]
        [--quic-version 2]
     Echoes every bidirectional stream a client opens, data as it arrives, FIN when the client
     FINs; and every DATAGRAM frame. Prints "listening on HOST:PORT" (the real port) on stdout once ready; runs until killed.
     Without --cert/--key it uses a fresh self-signed certificate for localhost/127.0.0.1/::1.
+    It issues session tickets (kept in memory), so that clients can resume.
     --quic-version 2 makes it speak only QUIC v2 (RFC 9369), so that it answers a v1 client
     with a Version Negotiation packet.
 """
@@ -180,7 +182,21 @@ async def run_client(args):
         configuration.verify_mode = ssl.CERT_REQUIRED
     else:
         configuration.verify_mode = ssl.CERT_NONE
+    if not args.resume:
+        return await run_client_once(args, configuration, None)
+    # --resume: the first connection keeps the server's ticket, the second offers it.
+    tickets = []
+    status = await run_client_once(args, configuration, tickets.append)
+    if status != 0:
+        return status
+    if not tickets:
+        log("the server sent no session ticket")
+        return 1
+    configuration.session_ticket = tickets[-1]
+    return await run_client_once(args, configuration, None)
 
+
+async def run_client_once(args, configuration, ticket_handler):
     stats = {"sent_bytes": 0, "echoed_bytes": 0, "messages": 0, "fins": 0, "datagrams": 0, "uni": 0}
     expected_messages = args.count * args.streams
     try:
@@ -189,6 +205,7 @@ async def run_client(args):
             args.port,
             configuration=configuration,
             create_protocol=Peer,
+            session_ticket_handler=ticket_handler,
             wait_connected=False,
         )
         async with connection as peer:
@@ -203,6 +220,8 @@ async def run_client(args):
                 log(f"could not connect to {args.host}:{args.port}: {why}")
                 return 2
             print(f"connected to {args.host}:{args.port}, alpn {peer.alpn}", flush=True)
+            if args.resume:
+                print(f"session resumed: {peer._quic.tls.session_resumed}", flush=True)
             if peer.alpn not in args.alpn:
                 log(f"server chose ALPN {peer.alpn!r}, which we did not offer ({args.alpn})")
                 return 1
@@ -394,6 +413,8 @@ async def run_server(args):
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    # Session tickets, kept in memory, so that clients can resume.
+    tickets = {}
     server = await serve(
         args.host,
         args.port,
@@ -401,6 +422,8 @@ async def run_server(args):
         create_protocol=EchoServerPeer,
         stream_handler=on_stream,
         retry=args.retry,
+        session_ticket_fetcher=tickets.get,
+        session_ticket_handler=lambda ticket: tickets.__setitem__(ticket.ticket, ticket),
     )
     host, port = server._transport.get_extra_info("sockname")[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -449,6 +472,7 @@ def main():
     client.add_argument("--datagrams", type=int, default=0, help="DATAGRAM frames to echo after the streams")
     client.add_argument("--uni", type=int, default=0, help="unidirectional streams to echo after the rest, at once")
     client.add_argument("--key-update", action="store_true", help="update the 1-RTT keys after the first echo")
+    client.add_argument("--resume", action="store_true", help="connect twice, the second time offering the first connection's session ticket")
 
     server = modes.add_parser("server")
     server.add_argument("--host", default="127.0.0.1")

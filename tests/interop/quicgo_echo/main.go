@@ -34,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 4 {
-		log.Fatal("usage: quicgo_echo server ADDR ALPN | client ADDR ALPN MSG N")
+		log.Fatal("usage: quicgo_echo server ADDR ALPN | client ADDR ALPN MSG N [resume]")
 	}
 	var err error
 	switch os.Args[1] {
@@ -42,7 +42,11 @@ func main() {
 		err = echoServer(os.Args[2], os.Args[3], len(os.Args) > 4 && os.Args[4] == "ed25519")
 	case "client":
 		n, _ := strconv.Atoi(os.Args[5])
-		err = clientMain(os.Args[2], os.Args[3], os.Args[4], n)
+		rounds := 1
+		if len(os.Args) > 6 && os.Args[6] == "resume" {
+			rounds = 2
+		}
+		err = clientMain(os.Args[2], os.Args[3], os.Args[4], n, rounds)
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -77,16 +81,28 @@ func echoServer(addr, alpn string, ed bool) error {
 	}
 }
 
-func clientMain(addr, alpn, message string, count int) error {
+func clientMain(addr, alpn, message string, count, rounds int) error {
 	tlsConf := &tls.Config{
 		InsecureSkipVerify: true,
 		NextProtos:         []string{alpn},
+		// Keeps the server's session tickets, so that a second round resumes.
+		ClientSessionCache: tls.NewLRUClientSessionCache(4),
 	}
+	for round := 0; round < rounds; round++ {
+		if err := echoRound(addr, tlsConf, message, count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func echoRound(addr string, tlsConf *tls.Config, message string, count int) error {
 	conn, err := quic.DialAddr(addr, tlsConf, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("connected local %s remote %s\n", conn.LocalAddr(), conn.RemoteAddr())
+	fmt.Printf("connected local %s remote %s resumed %v\n", conn.LocalAddr(), conn.RemoteAddr(),
+		conn.ConnectionState().TLS.DidResume)
 	stream, err := conn.OpenStreamSync(context.Background())
 	if err != nil {
 		return err
