@@ -15,7 +15,10 @@
 //!   TCP_NODELAY, one task per connection echoing each read back before the next) driven by a
 //!   client in this process on a current-thread runtime, as `qecho send` has.
 //!
-//! Like for like: TLS 1.3 only; full handshakes (no tickets sent, no resumption); the same
+//! Like for like: TLS 1.3 only; full handshakes in the handshake rows, where each server issues a
+//! session ticket after each handshake, as `qecho serve` does, and the clients never offer one;
+//! resumed handshakes in the "resumed" rows, where every connection after a warm-up offers a
+//! ticket (`qecho send --resume`, and a rustls client with a deep ticket store); the same
 //! certificate kind as qecho's ephemeral one (ECDSA P-256 from rcgen); the key exchange group and
 //! cipher that qecho negotiates with itself (x25519, TLS_AES_128_GCM_SHA256); and the client
 //! checks the handshake signature but not the certificate chain, as `qecho send -k` does.
@@ -46,6 +49,10 @@
 #[path = "../src/send/pattern.rs"]
 mod pattern;
 use pattern::Pattern;
+
+/// The baseline's resumption: a ticket store deep enough for every handshake in flight.
+#[path = "echo/tickets.rs"]
+mod tickets;
 
 /// The baseline client's certificate check, shared with the quinn interop tests.
 #[path = "../tests/common/skip_chain.rs"]
@@ -314,6 +321,30 @@ const METRICS: &[MetricInfo] = &[
     MetricInfo {
         key: "handshake_direct_client_cpu",
         label: "handshakes, s2n-quic client: CPU/conn",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "resumed_rate",
+        label: "handshakes, resumed: conn/s",
+        unit: "conn/s",
+        higher_is_better: true,
+    },
+    MetricInfo {
+        key: "resumed_p99",
+        label: "handshakes, resumed: latency p99",
+        unit: "ms",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "resumed_server_cpu",
+        label: "handshakes, resumed: server CPU/conn",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "resumed_client_cpu",
+        label: "handshakes, resumed: client CPU/conn",
         unit: "us",
         higher_is_better: false,
     },
@@ -1213,6 +1244,7 @@ fn qecho_work(
             let direct = current_thread()?
                 .block_on(bounded(deadline, quic_handshakes(addr, count, parallel)))?;
             sample.extend(direct);
+            sample.extend(qecho_resumed(qecho, addr, server, options, deadline)?);
             Ok(sample)
         }
         Bench::Idle => {
@@ -1241,6 +1273,49 @@ fn qecho_work(
             }))
         }
     }
+}
+
+/// `qecho send --connections N --resume`: the first connection fetches a ticket, the others
+/// resume with it.
+fn qecho_resumed(
+    qecho: &Path,
+    addr: SocketAddr,
+    server: &Server,
+    options: &Options,
+    deadline: Instant,
+) -> Result<Sample> {
+    let cpu = server.cpu()?;
+    let client_cpu = rusage(libc::RUSAGE_CHILDREN);
+    let lines = qecho_send(
+        qecho,
+        addr,
+        &[
+            "-q".into(),
+            "--size".into(),
+            MESSAGE.to_string(),
+            "--connections".into(),
+            options.handshakes.to_string(),
+            "--parallel".into(),
+            options.parallel.to_string(),
+            "--resume".into(),
+        ],
+        deadline,
+    )?;
+    let cpu = server.cpu()? - cpu;
+    let client_cpu = rusage(libc::RUSAGE_CHILDREN) - client_cpu;
+    let s = summary(&lines)?;
+    ensure!(
+        number(&s, &["resumed_connections"])? == options.handshakes as f64 - 1.0
+            && number(&s, &["failed"])? == 0.0,
+        "qecho resumed handshakes: not every connection after the first resumed: {s}"
+    );
+    let per_conn = |cpu: Duration| cpu.as_secs_f64() * 1e6 / options.handshakes as f64;
+    Ok(vec![
+        ("resumed_rate", number(&s, &["connections_per_s"])?),
+        ("resumed_p99", number(&s, &["handshake_ms", "p99"])?),
+        ("resumed_server_cpu", per_conn(cpu)),
+        ("resumed_client_cpu", per_conn(client_cpu)),
+    ])
 }
 
 fn cpu_per_gib(cpu: Duration, bytes: u64) -> f64 {
@@ -1553,7 +1628,7 @@ async fn baseline_work(bench: Bench, server: &Server, options: &Options) -> Resu
             let rate = options.handshakes as f64 / elapsed.as_secs_f64();
             let client_cpu = client_cpu.as_secs_f64() * 1e6 / options.handshakes as f64;
             // The baseline's client is this harness already: its figures stand for both rows.
-            Ok(vec![
+            let mut sample = vec![
                 ("handshake_rate", rate),
                 ("handshake_p50", ms(0.5)),
                 ("handshake_p99", ms(0.99)),
@@ -1567,7 +1642,9 @@ async fn baseline_work(bench: Bench, server: &Server, options: &Options) -> Resu
                 ("handshake_direct_p99", ms(0.99)),
                 ("handshake_direct_max", ms(1.0)),
                 ("handshake_direct_client_cpu", client_cpu),
-            ])
+            ];
+            sample.extend(baseline_resumed(server, options).await?);
+            Ok(sample)
         }
         Bench::Idle => {
             let mut warm = tls_connect(addr, &connector).await?;
@@ -1616,6 +1693,70 @@ async fn tls_connect(addr: SocketAddr, connector: &TlsConnector) -> Result<Clien
         .connect(name, tcp)
         .await
         .wrap_err("TLS handshake failed")
+}
+
+/// Resumed TCP+TLS handshakes: a warm-up of `parallel` full ones fills the ticket pool (each
+/// server handshake sends a ticket), then every measured connection offers a ticket, and must
+/// have resumed.
+async fn baseline_resumed(server: &Server, options: &Options) -> Result<Sample> {
+    let addr = server.addr;
+    let pool = Arc::new(tickets::TicketPool::default());
+    let mut config = client_config()?;
+    config.resumption = rustls::client::Resumption::store(pool.clone());
+    let connector = TlsConnector::from(Arc::new(config));
+    let handshakes = |count: u64| {
+        let connector = &connector;
+        futures::stream::iter(1..=count)
+            .map(move |n| async move {
+                let began = Instant::now();
+                let mut stream = tls_connect(addr, connector).await?;
+                let handshake = began.elapsed();
+                let kind = stream.get_ref().1.handshake_kind();
+                // Reading the echo also reads the ticket that came before it.
+                tls_echo(&mut stream, n).await?;
+                let _ = stream.shutdown().await;
+                Ok::<_, color_eyre::Report>((
+                    handshake,
+                    kind == Some(rustls::HandshakeKind::Resumed),
+                ))
+            })
+            .buffer_unordered(options.parallel as usize)
+            .try_collect::<Vec<_>>()
+    };
+    handshakes(options.parallel).await?;
+    ensure!(
+        pool.len() as u64 >= options.parallel,
+        "the warm-up left {} tickets",
+        pool.len()
+    );
+    let cpu = server.cpu()?;
+    let client_cpu = rusage(libc::RUSAGE_SELF);
+    let started = Instant::now();
+    let results = handshakes(options.handshakes).await?;
+    let elapsed = started.elapsed();
+    let cpu = server.cpu()? - cpu;
+    let client_cpu = rusage(libc::RUSAGE_SELF) - client_cpu;
+    let resumed = results.iter().filter(|(_, resumed)| *resumed).count() as u64;
+    ensure!(
+        resumed == options.handshakes,
+        "baseline resumed handshakes: {resumed} of {} resumed",
+        options.handshakes
+    );
+    let mut times: Vec<Duration> = results.into_iter().map(|(time, _)| time).collect();
+    times.sort();
+    let per_conn = |cpu: Duration| cpu.as_secs_f64() * 1e6 / options.handshakes as f64;
+    Ok(vec![
+        (
+            "resumed_rate",
+            options.handshakes as f64 / elapsed.as_secs_f64(),
+        ),
+        (
+            "resumed_p99",
+            percentile(&times, 0.99).as_secs_f64() * 1000.0,
+        ),
+        ("resumed_server_cpu", per_conn(cpu)),
+        ("resumed_client_cpu", per_conn(client_cpu)),
+    ])
 }
 
 async fn tls_echo(stream: &mut ClientStream, n: u64) -> Result<()> {
@@ -1689,8 +1830,8 @@ fn client_config() -> Result<ClientConfig> {
     Ok(config)
 }
 
-/// A fresh ECDSA P-256 certificate, as `qecho serve` makes for itself; no tickets, so every
-/// handshake is a full one.
+/// A fresh ECDSA P-256 certificate, as `qecho serve` makes for itself; one session ticket after
+/// each handshake (stateless, encrypted with a key of this process), as `qecho serve` sends.
 fn server_config() -> Result<ServerConfig> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let params =
@@ -1701,8 +1842,8 @@ fn server_config() -> Result<ServerConfig> {
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_single_cert(vec![cert.der().clone()], key)?;
-    config.send_tls13_tickets = 0;
-    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 1;
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(config)
 }
