@@ -1200,25 +1200,8 @@ fn qecho_work(
             Ok(sample)
         }
         Bench::Handshakes => {
-            let cpu = server.cpu()?;
-            let client_cpu = rusage(libc::RUSAGE_CHILDREN);
-            let lines = qecho_send(
-                qecho,
-                addr,
-                &args(&[
-                    "-q".into(),
-                    "--size".into(),
-                    MESSAGE.to_string(),
-                    "--connections".into(),
-                    options.handshakes.to_string(),
-                    "--parallel".into(),
-                    options.parallel.to_string(),
-                ]),
-                deadline,
-            )?;
-            let cpu = server.cpu()? - cpu;
-            let client_cpu = rusage(libc::RUSAGE_CHILDREN) - client_cpu;
-            let s = summary(&lines)?;
+            let (s, server_cpu, client_cpu) =
+                qecho_connections(qecho, addr, server, options, deadline, &[])?;
             ensure!(
                 number(&s, &["ok"])? == options.handshakes as f64
                     && number(&s, &["failed"])? == 0.0,
@@ -1229,14 +1212,8 @@ fn qecho_work(
                 ("handshake_p50", number(&s, &["handshake_ms", "p50"])?),
                 ("handshake_p99", number(&s, &["handshake_ms", "p99"])?),
                 ("handshake_max", number(&s, &["handshake_ms", "max"])?),
-                (
-                    "handshake_server_cpu",
-                    cpu.as_secs_f64() * 1e6 / options.handshakes as f64,
-                ),
-                (
-                    "handshake_client_cpu",
-                    client_cpu.as_secs_f64() * 1e6 / options.handshakes as f64,
-                ),
+                ("handshake_server_cpu", server_cpu),
+                ("handshake_client_cpu", client_cpu),
             ];
             // The same connections from this harness with the s2n-quic crate: how much of the
             // client's cost is s2n-quic's own, and how much `qecho send` adds.
@@ -1275,6 +1252,35 @@ fn qecho_work(
     }
 }
 
+/// `qecho send --connections N --parallel K` with `extra` flags: its summary, and the server's and
+/// the client's CPU per connection, in us.
+fn qecho_connections(
+    qecho: &Path,
+    addr: SocketAddr,
+    server: &Server,
+    options: &Options,
+    deadline: Instant,
+    extra: &[&str],
+) -> Result<(Value, f64, f64)> {
+    let cpu = server.cpu()?;
+    let client_cpu = rusage(libc::RUSAGE_CHILDREN);
+    let mut args = vec![
+        "-q".to_string(),
+        "--size".into(),
+        MESSAGE.to_string(),
+        "--connections".into(),
+        options.handshakes.to_string(),
+        "--parallel".into(),
+        options.parallel.to_string(),
+    ];
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    let lines = qecho_send(qecho, addr, &args, deadline)?;
+    let cpu = server.cpu()? - cpu;
+    let client_cpu = rusage(libc::RUSAGE_CHILDREN) - client_cpu;
+    let per_conn = |cpu: Duration| cpu.as_secs_f64() * 1e6 / options.handshakes as f64;
+    Ok((summary(&lines)?, per_conn(cpu), per_conn(client_cpu)))
+}
+
 /// `qecho send --connections N --resume`: the first connection fetches a ticket, the others
 /// resume with it.
 fn qecho_resumed(
@@ -1284,37 +1290,18 @@ fn qecho_resumed(
     options: &Options,
     deadline: Instant,
 ) -> Result<Sample> {
-    let cpu = server.cpu()?;
-    let client_cpu = rusage(libc::RUSAGE_CHILDREN);
-    let lines = qecho_send(
-        qecho,
-        addr,
-        &[
-            "-q".into(),
-            "--size".into(),
-            MESSAGE.to_string(),
-            "--connections".into(),
-            options.handshakes.to_string(),
-            "--parallel".into(),
-            options.parallel.to_string(),
-            "--resume".into(),
-        ],
-        deadline,
-    )?;
-    let cpu = server.cpu()? - cpu;
-    let client_cpu = rusage(libc::RUSAGE_CHILDREN) - client_cpu;
-    let s = summary(&lines)?;
+    let (s, server_cpu, client_cpu) =
+        qecho_connections(qecho, addr, server, options, deadline, &["--resume"])?;
     ensure!(
         number(&s, &["resumed_connections"])? == options.handshakes as f64 - 1.0
             && number(&s, &["failed"])? == 0.0,
         "qecho resumed handshakes: not every connection after the first resumed: {s}"
     );
-    let per_conn = |cpu: Duration| cpu.as_secs_f64() * 1e6 / options.handshakes as f64;
     Ok(vec![
         ("resumed_rate", number(&s, &["connections_per_s"])?),
         ("resumed_p99", number(&s, &["handshake_ms", "p99"])?),
-        ("resumed_server_cpu", per_conn(cpu)),
-        ("resumed_client_cpu", per_conn(client_cpu)),
+        ("resumed_server_cpu", server_cpu),
+        ("resumed_client_cpu", client_cpu),
     ])
 }
 

@@ -14,18 +14,9 @@ qecho=target/release/qecho
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# Starts `qecho $@` in the background; sets $listening to its "listening on" address.
-start() {
-    local log=$work/$RANDOM.log
-    "$qecho" "$@" --listen 127.0.0.1:0 2>"$log" &
-    for _ in $(seq 100); do
-        grep -q "listening on" "$log" 2>/dev/null && break
-        sleep 0.1
-    done
-    listening=$(grep -o 'listening on [0-9.:]*' "$log" | head -1 | awk '{print $3}')
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 rate() { python3 -c "import json,sys; print(round(json.loads(sys.stdin.read().splitlines()[-1])['echo_gbit_per_s'] * $1, 3))"; }
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 declare -A server relay
 for cc in cubic bbr; do

@@ -17,24 +17,13 @@ qecho=target/release/qecho
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# Starts `qecho $@` in the background and sets $listening to the address of its "listening on"
-# line (not in a $(...) subshell, which would take the background process with it).
-start() {
-    local log=$work/$1.log
-    "$qecho" "$@" --listen 127.0.0.1:0 2>"$log" &
-    for _ in $(seq 100); do
-        grep -q "listening on" "$log" 2>/dev/null && break
-        sleep 0.1
-    done
-    listening=$(grep -o 'listening on [0-9.:]*' "$log" | head -1 | awk '{print $3}')
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 start serve
 server=$listening
 start relay --to "$server"
 relay=$listening
-[ -n "$server" ] && [ -n "$relay" ] || { echo "serve or relay did not start"; cat "$work"/*.log; exit 1; }
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 field() { python3 -c "import json,sys; s=json.loads(sys.stdin.read().splitlines()[-1]); print(round(eval('s' + sys.argv[1]), 3))" "$1"; }
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

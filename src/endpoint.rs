@@ -146,6 +146,24 @@ fn server_limits(server: &ServerLimits) -> Result<Limits> {
         .map_err(|err| bad("--handshake-timeout", err))
 }
 
+/// Finishes a server or client builder with the congestion controller `cc` and starts it. Each
+/// controller is a type of its own, and so is each builder that has one: hence a macro, which
+/// finishes the builder in each branch (`start()` returns the same endpoint type from both).
+macro_rules! start_with_controller {
+    ($builder:expr, $cc:expr) => {
+        match $cc {
+            CongestionControl::Cubic => $builder
+                .with_congestion_controller(Cubic::default())
+                .map_err(|err| eyre!("cannot set up CUBIC: {err}"))?
+                .start(),
+            CongestionControl::Bbr => $builder
+                .with_congestion_controller(Bbr::default())
+                .map_err(|err| eyre!("cannot set up BBR: {err}"))?
+                .start(),
+        }
+    };
+}
+
 /// Starts a server endpoint listening on `listen`.
 pub fn server(
     listen: SocketAddr,
@@ -168,18 +186,8 @@ pub fn server(
         .map_err(|err| eyre!("cannot set the admission limits: {err}"))?
         .with_event(ConnectionEvents::server(reasons, tls.protocols.clone(), cc))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?;
-    // Each controller is a type of its own, so the builder is finished in each branch.
-    let started = match cc {
-        CongestionControl::Cubic => builder
-            .with_congestion_controller(Cubic::default())
-            .map_err(|err| eyre!("cannot set up CUBIC: {err}"))?
-            .start(),
-        CongestionControl::Bbr => builder
-            .with_congestion_controller(Bbr::default())
-            .map_err(|err| eyre!("cannot set up BBR: {err}"))?
-            .start(),
-    };
-    started.map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
+    start_with_controller!(builder, cc)
+        .map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
 }
 
 /// A client endpoint, and what its event subscriber hears of servers that speak no QUIC version
@@ -211,17 +219,8 @@ pub fn client(
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
         .with_event(ConnectionEvents::client(negotiations.clone(), cc))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?;
-    let started = match cc {
-        CongestionControl::Cubic => builder
-            .with_congestion_controller(Cubic::default())
-            .map_err(|err| eyre!("cannot set up CUBIC: {err}"))?
-            .start(),
-        CongestionControl::Bbr => builder
-            .with_congestion_controller(Bbr::default())
-            .map_err(|err| eyre!("cannot set up BBR: {err}"))?
-            .start(),
-    };
-    let quic = started.map_err(|err| eyre!("cannot start the QUIC client: {err}"))?;
+    let quic = start_with_controller!(builder, cc)
+        .map_err(|err| eyre!("cannot start the QUIC client: {err}"))?;
     Ok(Client { quic, negotiations })
 }
 
