@@ -1,6 +1,16 @@
-//! Round-trip statistics for `send`'s summary, as ping prints them: min/avg/max/mdev.
+//! Round-trip statistics for `send`'s summary, as ping prints them (min/avg/max/mdev), and the
+//! percentiles p50/p90/p99.
+//!
+//! Percentiles come from a histogram of logarithmic buckets, each 1% wider than the one before,
+//! so that memory stays the same however long a ping runs (5,000 echoes a second for a day would
+//! be 432 million samples): a percentile is exact to within 1%, and clamped to the true min and
+//! max.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Each bucket's upper bound is this factor times its lower one.
+const BUCKET_GROWTH: f64 = 1.01;
 
 #[derive(Debug, Default)]
 pub struct RttStats {
@@ -9,6 +19,19 @@ pub struct RttStats {
     max: Duration,
     sum_ms: f64,
     sum_sq_ms: f64,
+    /// Samples per bucket (see `bucket`); sparse, since RTTs cluster.
+    buckets: BTreeMap<u32, u64>,
+}
+
+/// The bucket of an RTT: floor(log base 1.01 of its nanoseconds).
+fn bucket(rtt: Duration) -> u32 {
+    let nanos = rtt.as_nanos().max(1) as f64;
+    (nanos.ln() / BUCKET_GROWTH.ln()) as u32
+}
+
+/// The middle of a bucket, in milliseconds.
+fn bucket_ms(bucket: u32) -> f64 {
+    BUCKET_GROWTH.powf(f64::from(bucket) + 0.5) / 1e6
 }
 
 impl RttStats {
@@ -19,6 +42,7 @@ impl RttStats {
         self.max = self.max.max(rtt);
         self.sum_ms += ms;
         self.sum_sq_ms += ms * ms;
+        *self.buckets.entry(bucket(rtt)).or_default() += 1;
     }
 
     /// Adds another set of samples to this one.
@@ -29,6 +53,32 @@ impl RttStats {
         self.max = self.max.max(other.max);
         self.sum_ms += other.sum_ms;
         self.sum_sq_ms += other.sum_sq_ms;
+        for (bucket, count) in &other.buckets {
+            *self.buckets.entry(*bucket).or_default() += count;
+        }
+    }
+
+    /// The `p` quantile (0.5 for p50) in milliseconds, within 1%; `None` before a sample. The
+    /// nearest-rank definition: the smallest RTT that at least `p` of the samples do not exceed.
+    pub fn percentile_ms(&self, p: f64) -> Option<f64> {
+        let (min, max) = (self.min?, self.max);
+        let rank = ((p * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0;
+        let bucket = self.buckets.iter().find_map(|(bucket, count)| {
+            seen += count;
+            (seen >= rank).then_some(*bucket)
+        })?;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        Some(bucket_ms(bucket).clamp(ms(min), ms(max)))
+    }
+
+    /// p50, p90 and p99 in milliseconds.
+    fn percentiles_ms(&self) -> Option<[f64; 3]> {
+        Some([
+            self.percentile_ms(0.5)?,
+            self.percentile_ms(0.9)?,
+            self.percentile_ms(0.99)?,
+        ])
     }
 
     /// `min/avg/max/mdev` in milliseconds, or `None` before the first sample.
@@ -45,21 +95,26 @@ impl RttStats {
             mdev,
         ])
     }
-    /// `rtt min/avg/max/mdev = 0.081/0.102/0.143/0.020 ms`, as ping ends; `None` before a sample.
+    /// `rtt min/avg/max/mdev = 0.081/0.102/0.143/0.020 ms`, as ping ends, then a line
+    /// `rtt p50/p90/p99 = 0.100/0.120/0.140 ms`; `None` before a sample.
     pub fn text(&self) -> Option<String> {
         let [min, avg, max, mdev] = self.summary_ms()?;
+        let [p50, p90, p99] = self.percentiles_ms()?;
         Some(format!(
-            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
+            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms\n\
+             rtt p50/p90/p99 = {p50:.3}/{p90:.3}/{p99:.3} ms"
         ))
     }
 
-    /// `{"min":..,"avg":..,"max":..,"mdev":..}` in milliseconds, or null before a sample.
+    /// `{"min":..,"avg":..,"max":..,"mdev":..,"p50":..,"p90":..,"p99":..}` in milliseconds, or
+    /// null before a sample.
     pub fn json(&self) -> serde_json::Value {
-        match self.summary_ms() {
-            Some([min, avg, max, mdev]) => {
-                serde_json::json!({ "min": min, "avg": avg, "max": max, "mdev": mdev })
-            }
-            None => serde_json::Value::Null,
+        match (self.summary_ms(), self.percentiles_ms()) {
+            (Some([min, avg, max, mdev]), Some([p50, p90, p99])) => serde_json::json!({
+                "min": min, "avg": avg, "max": max, "mdev": mdev,
+                "p50": p50, "p90": p90, "p99": p99,
+            }),
+            _ => serde_json::Value::Null,
         }
     }
 }
@@ -80,6 +135,31 @@ mod tests {
         assert!((avg - 2.0).abs() < 1e-9);
         assert!((max - 3.0).abs() < 1e-9);
         assert!((mdev - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn percentiles_are_within_one_percent_of_the_exact_ones() {
+        let mut stats = RttStats::default();
+        assert_eq!(stats.percentile_ms(0.5), None);
+        // 1..=1000 us, shuffled by a stride: p50 = 500 us, p90 = 900, p99 = 990 exactly.
+        for i in 0..1000u64 {
+            stats.record(Duration::from_micros((i * 337) % 1000 + 1));
+        }
+        for (p, exact) in [(0.5, 0.5), (0.9, 0.9), (0.99, 0.99), (1.0, 1.0)] {
+            let got = stats.percentile_ms(p).unwrap();
+            assert!(
+                (got - exact).abs() <= exact * 0.01,
+                "p{p}: {got} against {exact}"
+            );
+        }
+        // Clamped to the true extremes, and merged like the rest.
+        let mut one = RttStats::default();
+        one.record(Duration::from_micros(123));
+        let only = one.percentile_ms(0.5).unwrap();
+        assert!((only - 0.123).abs() < 1e-9, "{only}");
+        one.merge(&stats);
+        assert_eq!(one.count, 1001);
+        assert!(one.text().unwrap().contains("\nrtt p50/p90/p99 = "));
     }
 }
 

@@ -38,6 +38,7 @@ fn send_insecure_against_the_ephemeral_certificate() {
         "{stdout}"
     );
     assert!(stdout.contains("rtt min/avg/max/mdev = "), "{stdout}");
+    assert!(stdout.contains("\nrtt p50/p90/p99 = "), "{stdout}");
     assert!(
         text(&out.stderr).contains("--insecure"),
         "the warning is missing"
