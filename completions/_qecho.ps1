@@ -80,8 +80,8 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             break
         }
         'qecho;send' {
-            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back)')
-            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back) [default: 2s]. In bulk mode, the time between interval reports, as iperf3''s -i: a line (or a JSON object with "type":"interval") per interval with the bytes and rates each way, and QUIC''s RTT and losses with --stats [default: 1s; 0s for none]')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back) [default: 2s]. In bulk mode, the time between interval reports, as iperf3''s -i: a line (or a JSON object with "type":"interval") per interval with the bytes and rates each way, and QUIC''s RTT and losses with --stats [default: 1s; 0s for none]')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Stop after this many echoes [default: run until Ctrl-C]')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many echoes [default: run until Ctrl-C]')
             [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Text to send in every message [default: "qecho seq=N", with the sequence number]')

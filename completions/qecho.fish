@@ -65,7 +65,7 @@ complete -c qecho -n "__fish_qecho_using_subcommand serve" -s v -l verbose -d 'L
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qecho -n "__fish_qecho_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c qecho -n "__fish_qecho_using_subcommand send" -s i -l interval -d 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand send" -s i -l interval -d 'Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back) [default: 2s]. In bulk mode, the time between interval reports, as iperf3\'s -i: a line (or a JSON object with "type":"interval") per interval with the bytes and rates each way, and QUIC\'s RTT and losses with --stats [default: 1s; 0s for none]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s c -l count -d 'Stop after this many echoes [default: run until Ctrl-C]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s m -l message -d 'Text to send in every message [default: "qecho seq=N", with the sequence number]' -r
 complete -c qecho -n "__fish_qecho_using_subcommand send" -s s -l size -d 'Send generated messages of this size instead (bytes, or with a unit: 1400, 64KiB, 1MB). Each message differs from the one before, so a stale echo cannot pass as a fresh one' -r

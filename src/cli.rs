@@ -288,9 +288,12 @@ pub struct SendArgs {
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR, value_hint = ValueHint::Hostname)]
     pub addr: String,
 
-    /// Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back).
-    #[arg(short, long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub interval: Duration,
+    /// Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back) [default: 2s]. In
+    /// bulk mode, the time between interval reports, as iperf3's -i: a line (or a JSON object
+    /// with "type":"interval") per interval with the bytes and rates each way, and QUIC's RTT and
+    /// losses with --stats [default: 1s; 0s for none].
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
 
     /// Stop after this many echoes [default: run until Ctrl-C].
     #[arg(short, long, value_name = "N")]

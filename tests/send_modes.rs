@@ -682,3 +682,60 @@ fn every_kind_of_broken_echo_is_named() {
         "about 300 ms: {rtt_line}"
     );
 }
+
+/// iperf3's interval reports: a 3 s bulk run with `--interval 1s` streams at least three interval
+/// objects as it goes, whose bytes add up exactly to the summary's.
+#[test]
+fn bulk_interval_reports_add_up_to_the_summary() {
+    let server = Server::start(&[]);
+    let out = send(
+        &server.target(),
+        &[
+            "-k",
+            "--duration",
+            "3s",
+            "--interval",
+            "1s",
+            "--json",
+            "--stats",
+        ],
+    );
+    let stdout = assert_status(&out, 0);
+    let lines = common::json_lines(&stdout);
+    let intervals: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["type"] == "interval")
+        .collect();
+    assert!(intervals.len() >= 3, "{stdout}");
+    let sum = |field: &str| {
+        intervals
+            .iter()
+            .map(|i| i[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let summary = last_json(&stdout);
+    assert_eq!(
+        sum("sent_bytes"),
+        summary["sent_bytes"].as_u64().unwrap(),
+        "{stdout}"
+    );
+    assert_eq!(
+        sum("echoed_bytes"),
+        summary["echoed_bytes"].as_u64().unwrap(),
+        "{stdout}"
+    );
+    // Back to back, each starting where the last ended, with QUIC's view in each.
+    for pair in intervals.windows(2) {
+        assert_eq!(pair[0]["end_s"], pair[1]["start_s"]);
+    }
+    assert!(
+        intervals
+            .iter()
+            .all(|i| i["quic_srtt_ms"].as_f64().is_some())
+    );
+    let first_end = intervals[0]["end_s"].as_f64().unwrap();
+    assert!(
+        (0.99..1.2).contains(&first_end),
+        "first interval ended at {first_end} s"
+    );
+}

@@ -1,8 +1,9 @@
 //! Bulk mode (`--bytes SIZE` or `--duration D`): sends as fast as the connection allows on
 //! `--streams N` streams while reading the echo back, checks every byte against the pattern it was
-//! generated from, and reports throughput in each direction. A progress line, at most once a
-//! second, goes to standard error when it is a terminal.
+//! generated from, and reports throughput in each direction, every `--interval` (see
+//! `intervals.rs`) and in the summary.
 
+use super::intervals::Intervals;
 use super::pattern::Pattern;
 use super::{Output, Session};
 use crate::{endpoint, explain};
@@ -11,7 +12,6 @@ use s2n_quic::stream::{Error as StreamError, ReceiveStream, SendStream};
 use serde_json::json;
 use std::cell::Cell;
 use std::future::Future;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
@@ -33,8 +33,10 @@ pub struct Options {
     pub streams: u32,
     /// `--timeout`: how long the echo may make no progress while bytes are outstanding.
     pub timeout: Duration,
-    /// `--stats`: QUIC's totals in the summary.
+    /// `--stats`: QUIC's totals in the summary, and its RTT and losses in the interval reports.
     pub stats: bool,
+    /// `--interval`: how often to report; zero for never.
+    pub report_every: Duration,
 }
 
 /// One stream's progress, shared with the progress line.
@@ -75,6 +77,7 @@ pub async fn run(
     };
     let started = Instant::now();
     let until = options.duration.map(|duration| started + duration);
+    let intervals = Intervals::new(output, options.report_every, started);
 
     let mut problems: Vec<Option<Problem>> = (0..streams).map(|_| None).collect();
     let in_flight = Semaphore::new(IN_FLIGHT);
@@ -128,10 +131,11 @@ pub async fn run(
                 }
             },
         );
-        let progress = progress(&counters, started, output.is_json());
+        let quic = || options.stats.then(|| super::quic_stats(&handle)).flatten();
+        let reports = intervals.run(|| totals(&counters), quic);
         tokio::select! {
             _ = futures::future::join_all(work) => false,
-            _ = progress => false,
+            _ = reports => false,
             why = super::stall(|| totals(&counters), options.timeout, "the server") => {
                 stalled = Some(why);
                 false
@@ -139,6 +143,10 @@ pub async fn run(
             _ = stop => true,
         }
     };
+    intervals.finish(
+        totals(&counters),
+        options.stats.then(|| super::quic_stats(&handle)).flatten(),
+    );
     session.close().await;
 
     let (total_sent, total_echoed) = totals(&counters);
@@ -307,30 +315,6 @@ fn totals(counters: &[Counters]) -> (u64, u64) {
     counters.iter().fold((0, 0), |(sent, echoed), c| {
         (sent + c.sent.get(), echoed + c.echoed.get())
     })
-}
-
-/// Prints a progress line once a second while standard error is a terminal; never completes.
-async fn progress(counters: &[Counters], started: Instant, json: bool) {
-    if json || !std::io::stderr().is_terminal() {
-        return std::future::pending().await;
-    }
-    let mut tick = tokio::time::interval_at(
-        tokio::time::Instant::now() + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    let mut last_echoed = 0u64;
-    loop {
-        tick.tick().await;
-        let (sent, echoed) = totals(counters);
-        let rate = (echoed - last_echoed) as f64 * 8.0 / 1e9;
-        last_echoed = echoed;
-        eprintln!(
-            "{:>5.1} s  sent {:>8.1} MiB  echoed {:>8.1} MiB  {rate:.2} Gbit/s",
-            started.elapsed().as_secs_f64(),
-            sent as f64 / 1048576.0,
-            echoed as f64 / 1048576.0
-        );
-    }
 }
 
 impl From<StreamError> for Problem {

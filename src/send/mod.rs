@@ -7,6 +7,7 @@ mod bulk;
 mod connect;
 mod connections;
 mod datagram;
+mod intervals;
 mod output;
 mod pattern;
 mod ping;
@@ -25,6 +26,12 @@ use tokio::sync::Notify;
 
 pub use connect::Session;
 pub use output::Output;
+
+/// `--interval` in ping and datagram mode: ping's own default is 1 s; qecho's has been 2 s since
+/// the quic-go example's ticker it descends from.
+const MESSAGE_INTERVAL: Duration = Duration::from_secs(2);
+/// `--interval` in bulk mode: one report a second, as iperf3's.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The largest message ping mode holds in memory (it keeps the message and its echo).
 const MAX_MESSAGE: u64 = 64 << 20;
@@ -77,7 +84,7 @@ impl SessionMode {
             }
             return Ok(Self::Datagram(datagram::Options {
                 payload: payload(args)?,
-                interval: args.interval,
+                interval: args.interval.unwrap_or(MESSAGE_INTERVAL),
                 count: args.count,
                 timeout: args.timeout,
                 stats: args.stats,
@@ -90,11 +97,12 @@ impl SessionMode {
                 streams: args.streams,
                 timeout: args.timeout,
                 stats: args.stats,
+                report_every: args.interval.unwrap_or(REPORT_INTERVAL),
             }));
         }
         Ok(Self::Ping(ping::Options {
             payload: payload(args)?,
-            interval: args.interval,
+            interval: args.interval.unwrap_or(MESSAGE_INTERVAL),
             count: args.count,
             timeout: args.timeout,
             streams: args.streams,

@@ -30,10 +30,6 @@ impl Output {
         self.stdout_is_data = true;
     }
 
-    pub fn is_json(&self) -> bool {
-        self.json
-    }
-
     fn print(&self, line: &str) {
         if self.stdout_is_data {
             eprintln!("{line}");
