@@ -7,6 +7,7 @@ use common::{Relay, Server, assert_status, last_json, send};
 
 #[test]
 fn rtt_through_20ms_each_way_reads_40ms() {
+    let _clock = common::timing_test();
     let server = Server::start(&[]);
     let relay = Relay::start(server.addr, &["--delay", "20ms"]);
     let out = send(
@@ -30,6 +31,7 @@ fn rtt_through_20ms_each_way_reads_40ms() {
 
 #[test]
 fn datagram_loss_reads_what_the_relay_dropped() {
+    let _clock = common::timing_test();
     let server = Server::start(&[]);
     let relay = Relay::start(server.addr, &["--up-loss", "10%", "--seed", "10"]);
     let n = 400;
@@ -71,6 +73,7 @@ fn datagram_loss_reads_what_the_relay_dropped() {
 
 #[test]
 fn stream_ping_through_loss_loses_nothing_and_shows_the_retransmissions() {
+    let _clock = common::timing_test();
     let server = Server::start(&[]);
     let relay = Relay::start(server.addr, &["--loss", "5%", "--seed", "55"]);
     let out = send(
@@ -103,6 +106,7 @@ fn stream_ping_through_loss_loses_nothing_and_shows_the_retransmissions() {
 
 #[test]
 fn bulk_through_a_50mbit_bottleneck_reads_50mbit() {
+    let _clock = common::timing_test();
     let server = Server::start(&[]);
     let relay = Relay::start(server.addr, &["--rate", "50Mbit"]);
     // 16 MiB: about 3 s at 50 Mbit/s, so that slow start is a small part of the run.

@@ -187,6 +187,7 @@ fn mtu_handshake_loss_and_pass_first_drop_exactly_what_they_name() {
 
 #[test]
 fn delay_holds_each_datagram_as_long_as_asked() {
+    let _clock = common::timing_test();
     let sink = socket();
     let relay = Relay::start(sink.local_addr().unwrap(), &["--up-delay", "50ms"]);
     let client = socket();
@@ -211,6 +212,7 @@ fn delay_holds_each_datagram_as_long_as_asked() {
 
 #[test]
 fn rate_paces_datagrams_and_drops_past_the_queue() {
+    let _clock = common::timing_test();
     let sink = socket();
     // 8 Mbit/s is 1 ms per 1000-byte datagram; a 20000-byte queue holds 20 of them.
     let relay = Relay::start(
@@ -248,6 +250,7 @@ fn rate_paces_datagrams_and_drops_past_the_queue() {
 
 #[test]
 fn jitter_reorders_datagrams() {
+    let _clock = common::timing_test();
     let sink = socket();
     let relay = Relay::start(
         sink.local_addr().unwrap(),
@@ -273,6 +276,7 @@ fn jitter_reorders_datagrams() {
 
 #[test]
 fn an_outage_lets_nothing_through_for_its_length() {
+    let _clock = common::timing_test();
     let sink = socket();
     let relay = Relay::start(
         sink.local_addr().unwrap(),

@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 /// Long enough for a loaded 2-core CI machine; only reached when something is broken.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// Held by each test of a figure against the clock (an RTT, a rate, a delay), so that within one
+/// test binary those tests run one at a time: on 2 cores, a bulk transfer in a parallel test
+/// delayed the relay's and qecho's wake-ups enough to push a measured 40 ms RTT past 42 ms.
+pub fn timing_test() -> std::sync::MutexGuard<'static, ()> {
+    static CLOCK: Mutex<()> = Mutex::new(());
+    CLOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The built binary, with a predictable environment.
 pub fn qecho() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_qecho"));
