@@ -471,7 +471,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__send)
-            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --pin --cert --key --keylog --alpn --stdin --streams --fin --datagram --connections --parallel --bytes --duration --deadline --stats --json --cc --resume --session --bind --verbose --quiet --log-format --help --version"
+            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --pin --cert --key --keylog --alpn --stdin --streams --fin --datagram --connections --parallel --bytes --rate --duration --deadline --stats --json --cc --resume --session --bind --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -606,6 +606,10 @@ _qecho() {
                     return 0
                     ;;
                 --bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -398,6 +398,11 @@ pub struct SendArgs {
     #[arg(long, value_name = "SIZE", conflicts_with_all = ["message", "size", "count", "duration"])]
     pub bytes: Option<ByteSize>,
 
+    /// Bulk mode: send no faster than this over all streams together (500kbit, 100Mbit, 1Gbit),
+    /// as iperf3's -b; the summary gives the rate asked for and the rate achieved.
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<crate::units::Rate>,
+
     /// Bulk mode for this long instead of a fixed size (humantime: 10s, 1m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["message", "size", "count"])]
     pub duration: Option<Duration>,

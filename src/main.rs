@@ -20,6 +20,7 @@ mod stats;
 mod tls;
 mod udp;
 mod units;
+mod usage;
 
 use clap::FromArgMatches;
 use std::process::ExitCode;

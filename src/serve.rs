@@ -13,7 +13,7 @@ use crate::cli::ServeArgs;
 use crate::events::{CloseReasons, canonical};
 use crate::limits::ServerLimits;
 use crate::tls::{ClientIdentity, ServerTickets, ServerTls};
-use crate::{endpoint, explain, shutdown};
+use crate::{endpoint, explain, shutdown, usage};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::Connection;
 use s2n_quic::connection::Handle;
@@ -234,10 +234,17 @@ async fn serve_connection(
     };
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let bytes_echoed = echoed.load(Ordering::Relaxed);
+    // The whole server's, not this connection's: its CPU since it started and its memory now.
+    let cpu = usage::Cpu::now();
+    let (server_cpu_user_s, server_cpu_system_s) =
+        (cpu.user.as_secs_f64(), cpu.system.as_secs_f64());
+    let server_rss_bytes = usage::resident_bytes().unwrap_or(0);
     info!(
         conn = id, %remote, duration_ms, bytes_echoed, streams = stream_count, %reason,
-        "connection {id} from {remote} closed after {}: {bytes_echoed} bytes echoed on {stream_count} stream(s){datagrams}; {reason}",
+        server_cpu_user_s, server_cpu_system_s, server_rss_bytes,
+        "connection {id} from {remote} closed after {}: {bytes_echoed} bytes echoed on {stream_count} stream(s){datagrams}; {reason}; server CPU {server_cpu_user_s:.3} s user / {server_cpu_system_s:.3} s system so far, RSS {:.1} MiB",
         humantime::format_duration(round_to_millis(started.elapsed())),
+        server_rss_bytes as f64 / 1048576.0,
     );
 }
 

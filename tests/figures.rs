@@ -120,3 +120,36 @@ fn bulk_through_a_50mbit_bottleneck_reads_50mbit() {
     );
     eprintln!("rate 50Mbit: bulk echo {rate:.1} Mbit/s");
 }
+
+/// `--rate` paces bulk mode: at 100 Mbit/s it sends at 85-105% of that; through a 50 Mbit/s
+/// bottleneck the same run achieves the bottleneck's rate, not the one asked for.
+#[test]
+fn bulk_at_a_chosen_rate_sends_at_that_rate() {
+    let _clock = common::timing_test();
+    let server = Server::start(&[]);
+    let out = send(
+        &server.target(),
+        &["-k", "--rate", "100Mbit", "--duration", "2s", "--json"],
+    );
+    let summary = last_json(&assert_status(&out, 0));
+    let sent = summary["send_gbit_per_s"].as_f64().unwrap() * 1000.0;
+    assert_eq!(summary["rate_asked_gbit_per_s"], 0.1, "{summary}");
+    assert!(
+        (85.0..=105.0).contains(&sent),
+        "{sent} Mbit/s at --rate 100Mbit: {summary}"
+    );
+
+    let relay = Relay::start(server.addr, &["--rate", "50Mbit"]);
+    let out = send(
+        &relay.target(),
+        &["-k", "--rate", "100Mbit", "--duration", "3s", "--json"],
+    );
+    let summary = last_json(&assert_status(&out, 0));
+    relay.finish();
+    let echoed = summary["echo_gbit_per_s"].as_f64().unwrap() * 1000.0;
+    assert!(
+        (40.0..=52.5).contains(&echoed),
+        "{echoed} Mbit/s through 50 Mbit/s: {summary}"
+    );
+    eprintln!("--rate 100Mbit: sent {sent:.1} Mbit/s; through a 50 Mbit/s relay: {echoed:.1}");
+}

@@ -313,12 +313,9 @@ fn bulk_completes_with_each_congestion_controller_and_bbr_is_seen_at_work() {
         let handshake = server.log.wait_for("handshake complete", DEADLINE).unwrap();
         assert!(handshake.contains(&format!(", cc {cc}")), "{handshake}");
         if cc == "bbr" {
+            // The client's BBR, which sends the data into the bottleneck. The server's only
+            // echoes what comes, and may stay in its startup (which has no event) throughout.
             assert!(changes > 0, "BBR never changed state: {summary}");
-            assert!(
-                server.log.wait_for("BBR state", DEADLINE).is_some(),
-                "{}",
-                server.log.text()
-            );
         } else {
             assert_eq!(changes, 0);
         }

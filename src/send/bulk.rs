@@ -6,7 +6,8 @@
 use super::intervals::Intervals;
 use super::pattern::Pattern;
 use super::{Output, Session};
-use crate::{endpoint, explain};
+use crate::units::Rate;
+use crate::{endpoint, explain, usage};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::stream::{Error as StreamError, ReceiveStream, SendStream};
 use serde_json::json;
@@ -28,6 +29,8 @@ const CHUNK: usize = 256 * 1024;
 const IN_FLIGHT: usize = endpoint::CONNECTION_WINDOW as usize;
 
 pub struct Options {
+    /// `--rate`: the most to send per second, over all streams.
+    pub rate: Option<Rate>,
     pub bytes: Option<u64>,
     pub duration: Option<Duration>,
     pub streams: u32,
@@ -76,7 +79,13 @@ pub async fn run(
         })
     };
     let started = Instant::now();
-    let until = options.duration.map(|duration| started + duration);
+    let cpu_at_start = usage::Cpu::now();
+    let schedule = Schedule {
+        until: options.duration.map(|duration| started + duration),
+        rate: options.rate,
+        started,
+        reserved: Cell::new(0),
+    };
     let intervals = Intervals::new(output, options.report_every, started);
 
     let mut problems: Vec<Option<Problem>> = (0..streams).map(|_| None).collect();
@@ -89,6 +98,7 @@ pub async fn run(
                 let pattern = &pattern;
                 let start = Pattern::start(index as u32 + 1);
                 let in_flight = &in_flight;
+                let schedule = &schedule;
                 async move {
                     let result = async {
                         let stream = handle
@@ -101,7 +111,7 @@ pub async fn run(
                             pattern,
                             start,
                             quota(index),
-                            until,
+                            schedule,
                             counters,
                             in_flight,
                         );
@@ -204,6 +214,7 @@ pub async fn run(
     }
     let ok = errors.is_empty();
     let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
+    let (cpu, wall) = (usage::Cpu::now().since(cpu_at_start), started.elapsed());
     output.summary(
         || {
             let mut text = format!("--- {remote} qecho bulk, {streams} stream(s) ---\n");
@@ -221,6 +232,20 @@ pub async fn run(
                 gbits(total_echoed, echo_time),
                 if ok { "every byte intact" } else { "with errors" }
             ));
+            if let Some(rate) = options.rate {
+                text.push_str(&format!(
+                    "\nrate: asked {rate}, achieved {:.3} Gbit/s sent, {:.3} echoed",
+                    gbits(total_sent, send_time),
+                    gbits(total_echoed, echo_time)
+                ));
+            }
+            text.push_str(&format!(
+                "\nCPU (this client): {:.3} s user, {:.3} s system, {:.1}% of the {:.3} s run",
+                cpu.user.as_secs_f64(),
+                cpu.system.as_secs_f64(),
+                cpu.percent_of(wall),
+                wall.as_secs_f64()
+            ));
             if let Some(quic) = &quic {
                 text.push_str(&format!("\nQUIC: {}", quic.summary()));
             }
@@ -236,6 +261,13 @@ pub async fn run(
                 "echo_gbit_per_s": gbits(total_echoed, echo_time),
                 "errors": errors,
                 "per_stream": counters.iter().map(|c| json!({"sent": c.sent.get(), "echoed": c.echoed.get()})).collect::<Vec<_>>(),
+            });
+            if let Some(rate) = options.rate {
+                summary["rate_asked_gbit_per_s"] = json!(rate.bits_per_second / 1e9);
+            }
+            summary["cpu"] = json!({
+                "user_s": cpu.user.as_secs_f64(), "system_s": cpu.system.as_secs_f64(),
+                "percent": cpu.percent_of(wall), "wall_s": wall.as_secs_f64(),
             });
             if let Some(quic) = &quic {
                 summary["quic"] = super::quic_stats_json(quic);
@@ -253,22 +285,60 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// When the streams may send: until `--duration` is over, and with `--rate` no faster than it,
+/// over all streams together.
+struct Schedule {
+    until: Option<Instant>,
+    rate: Option<Rate>,
+    started: Instant,
+    /// Bytes the streams have been given leave to send so far.
+    reserved: Cell<u64>,
+}
+
+impl Schedule {
+    fn over(&self) -> bool {
+        self.until.is_some_and(|until| Instant::now() >= until)
+    }
+
+    /// The largest piece to hand to a stream at once: a whole `CHUNK`, or with a rate what it
+    /// carries in 10 ms, so that pacing stays smooth at low rates.
+    fn chunk(&self) -> u64 {
+        self.rate.map_or(CHUNK as u64, |rate| {
+            rate.bytes_in(Duration::from_millis(10))
+                .clamp(1200, CHUNK as u64)
+        })
+    }
+
+    /// Waits until `len` more bytes may go out at the rate.
+    async fn leave_to_send(&self, len: u64) {
+        let Some(rate) = self.rate else { return };
+        let reserved = self.reserved.get();
+        self.reserved.set(reserved + len);
+        let due = self.started + rate.transmission_time(reserved as usize);
+        // Behind schedule (the connection was slower than the rate): no timer, no tick to wait.
+        if due > Instant::now() {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+        }
+    }
+}
+
 async fn write(
     mut sender: SendStream,
     pattern: &Pattern,
     start: u64,
     quota: Option<u64>,
-    until: Option<Instant>,
+    schedule: &Schedule,
     counters: &Counters,
     in_flight: &Semaphore,
 ) -> Result<(), StreamError> {
     let mut offset = 0u64;
     loop {
         let left = quota.map_or(CHUNK as u64, |quota| quota - offset);
-        if left == 0 || until.is_some_and(|until| Instant::now() >= until) {
+        if left == 0 || schedule.over() {
             break;
         }
-        let len = left.min(CHUNK as u64) as usize;
+        let len = left.min(schedule.chunk()) as usize;
+        schedule.leave_to_send(len as u64).await;
         // Never closed, so acquiring only waits; the reader gives the credit back.
         if let Ok(credit) = in_flight.acquire_many(len as u32).await {
             credit.forget();

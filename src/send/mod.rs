@@ -67,6 +67,13 @@ impl Mode {
 
 impl SessionMode {
     fn from_args(args: &SendArgs) -> Result<Self> {
+        let bulk = args.bytes.is_some() || args.duration.is_some();
+        if let Some(rate) = args.rate.filter(|_| !bulk) {
+            return Err(eyre!(
+                "--rate {rate} paces bulk mode, which --bytes SIZE or --duration D starts; ping \
+                 and datagram mode send one message every --interval instead"
+            ));
+        }
         if args.stdin || args.dash.is_some() || args.addr == "-" {
             if let Some(other) = args.dash.as_deref().filter(|dash| *dash != "-") {
                 return Err(eyre!(
@@ -92,6 +99,7 @@ impl SessionMode {
         }
         if args.bytes.is_some() || args.duration.is_some() {
             return Ok(Self::Bulk(bulk::Options {
+                rate: args.rate,
                 bytes: args.bytes.map(|size| size.0),
                 duration: args.duration,
                 streams: args.streams,

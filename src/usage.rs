@@ -1,0 +1,79 @@
+//! What this process has used so far: CPU time (user and system, from getrusage) and resident
+//! memory (from /proc/self/status), for `send`'s bulk summary and `serve`'s close lines.
+
+use std::time::Duration;
+
+/// CPU time used by this process since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cpu {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl Cpu {
+    /// Now; zero where getrusage fails (it does not on Linux).
+    pub fn now() -> Self {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+            return Self::default();
+        }
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec.max(0) as u64)
+                + Duration::from_micros(t.tv_usec.max(0) as u64)
+        };
+        Self {
+            user: time(usage.ru_utime),
+            system: time(usage.ru_stime),
+        }
+    }
+
+    /// The CPU time used between `earlier` and this.
+    pub fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+
+    pub fn total(self) -> Duration {
+        self.user + self.system
+    }
+
+    /// This CPU time as a share of `wall` time, in percent (100% is one core busy throughout).
+    pub fn percent_of(self, wall: Duration) -> f64 {
+        self.total().as_secs_f64() / wall.as_secs_f64().max(1e-9) * 100.0
+    }
+}
+
+/// This process's resident memory in bytes (VmRSS), if /proc tells.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_grows_with_work_and_memory_is_read() {
+        let before = Cpu::now();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let used = Cpu::now().since(before);
+        assert!(used.total() > Duration::ZERO, "{used:?}");
+        assert!(resident_bytes().is_some_and(|bytes| bytes > 1 << 20));
+    }
+}
