@@ -96,7 +96,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand --connections 'Connections mode, the handshake benchmark: open N connections, each doing one echo and closing, and report connections per second and handshake latency p50/p99/max'
             cand --parallel 'With --connections: how many handshakes are in flight at once'
             cand --bytes 'Bulk mode: send this much data (1GiB, 500MB) as fast as the connection allows, split over --streams, while reading the echo back and checking it; reports throughput in Gbit/s. Done once every byte is back, as in pipe mode'
-            cand --rate 'Bulk mode: send no faster than this over all streams together (500kbit, 100Mbit, 1Gbit), as iperf3''s -b; the summary gives the rate asked for and the rate achieved'
+            cand --rate 'Bulk mode: send no faster than this over all streams together (500kbit, 100Mbit, 1Gbit), as iperf3''s -b; the summary gives the rate asked for and the rate achieved. Datagram mode: send datagrams of --size at this rate instead of one per --interval, as iperf3''s UDP mode; the summary adds reordering, duplicates and RFC 3550 jitter'
             cand --duration 'Bulk mode for this long instead of a fixed size (humantime: 10s, 1m)'
             cand -w 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]'
             cand --deadline 'Stop whatever mode is running after this long from the end of the handshake, and print the summary, as on Ctrl-C (humantime) [default: no deadline]'

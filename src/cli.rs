@@ -399,7 +399,9 @@ pub struct SendArgs {
     pub bytes: Option<ByteSize>,
 
     /// Bulk mode: send no faster than this over all streams together (500kbit, 100Mbit, 1Gbit),
-    /// as iperf3's -b; the summary gives the rate asked for and the rate achieved.
+    /// as iperf3's -b; the summary gives the rate asked for and the rate achieved. Datagram mode:
+    /// send datagrams of --size at this rate instead of one per --interval, as iperf3's UDP
+    /// mode; the summary adds reordering, duplicates and RFC 3550 jitter.
     #[arg(long, value_name = "RATE")]
     pub rate: Option<crate::units::Rate>,
 

@@ -743,7 +743,7 @@ fn bulk_interval_reports_add_up_to_the_summary() {
 #[test]
 fn a_rate_outside_bulk_mode_or_unreadable_is_refused() {
     let out = send("127.0.0.1:9", &["-k", "--rate", "10Mbit"]);
-    assert_error(&out, 2, &["--rate 10Mbit paces bulk mode", "--bytes"]);
+    assert_error(&out, 2, &["--rate 10Mbit paces bulk mode", "--datagram"]);
     let out = send("127.0.0.1:9", &["-k", "--rate", "fast", "--bytes", "1MiB"]);
     assert_error(&out, 2, &["fast", "50Mbit"]);
     let out = send("127.0.0.1:9", &["-k", "--rate", "0", "--bytes", "1MiB"]);

@@ -4,11 +4,16 @@
 //!
 //! Each datagram starts with its sequence number (8 bytes, big-endian), so echoes are matched
 //! even when they arrive out of order; one that arrives after `--timeout` is reported as late.
+//!
+//! With `--rate` it is iperf3's UDP mode over QUIC: datagrams go out on a schedule that makes
+//! that rate, and the summary adds echoes that came out of order, duplicates, and the jitter as
+//! RFC 3550 (and iperf3) estimate it, J += (|D| - J) / 16, where D is the difference between
+//! the transit times of consecutive echoes; here the transit is the round trip.
 
 use super::ping::Payload;
 use super::{Output, Session};
 use crate::stats::RttStats;
-use crate::units::millis;
+use crate::units::{Rate, millis};
 use bytes::{BufMut, Bytes, BytesMut};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::provider::datagram::default::{DatagramError, Receiver, Sender};
@@ -23,6 +28,8 @@ use std::time::{Duration, Instant};
 pub struct Options {
     pub payload: Payload,
     pub interval: Duration,
+    /// `--rate`: send on a schedule at this rate instead of one datagram per `interval`.
+    pub rate: Option<Rate>,
     pub count: Option<u64>,
     pub timeout: Duration,
     pub stats: bool,
@@ -34,11 +41,53 @@ struct Tally {
     received: u64,
     corrupted: u64,
     late: u64,
+    /// Echoes of no datagram we sent.
+    unexpected: u64,
+    /// Echoes of a datagram already answered.
     duplicates: u64,
+    /// Echoes that came after the echo of a later datagram.
+    out_of_order: u64,
     lost: u64,
     rtt: RttStats,
+    /// RFC 3550's jitter estimate over the round trips, in ms, and the last round trip.
+    jitter_ms: f64,
+    last_rtt_ms: Option<f64>,
+    highest_answered: u64,
+    /// Answered sequence numbers, the last `ANSWERED_WINDOW` of them, to tell duplicates.
+    answered: std::collections::BTreeSet<u64>,
+    bytes_sent: u64,
+    /// From the start to the last datagram sent: the time the send rate is over.
+    sending: Duration,
     /// Sent and not yet answered: sequence number to (send time, datagram).
     pending: BTreeMap<u64, (Instant, Bytes)>,
+}
+
+/// How many answered sequence numbers are remembered to recognise a duplicate: 10 s at 6,500
+/// datagrams a second, in about 2 MB.
+const ANSWERED_WINDOW: u64 = 65_536;
+
+impl Tally {
+    /// Records an intact echo of `seq` that took `rtt`.
+    fn answered(&mut self, seq: u64, rtt: Duration) {
+        self.received += 1;
+        self.rtt.record(rtt);
+        let rtt_ms = rtt.as_secs_f64() * 1000.0;
+        if let Some(last) = self.last_rtt_ms.replace(rtt_ms) {
+            self.jitter_ms += ((rtt_ms - last).abs() - self.jitter_ms) / 16.0;
+        }
+        if seq < self.highest_answered {
+            self.out_of_order += 1;
+        }
+        self.highest_answered = self.highest_answered.max(seq);
+        self.answered.insert(seq);
+        while self
+            .answered
+            .first()
+            .is_some_and(|oldest| oldest + ANSWERED_WINDOW < self.highest_answered)
+        {
+            self.answered.pop_first();
+        }
+    }
 }
 
 fn datagram(payload: &Payload, seq: u64) -> Bytes {
@@ -109,12 +158,25 @@ pub async fn run(
             {
                 let mut tally = tally.borrow_mut();
                 tally.sent += 1;
+                tally.bytes_sent += message.len() as u64;
+                tally.sending = started.elapsed();
                 tally.pending.insert(seq, (sent_at, message));
             }
             if options.count.is_some_and(|count| seq >= count) {
                 break;
             }
-            super::wait_for_next(sent_at, options.interval).await;
+            match options.rate {
+                // On a schedule from the start, so that the rate holds on average even though
+                // tokio's timer wakes in whole milliseconds (several datagrams per wake-up then).
+                Some(rate) => {
+                    let bytes = tally.borrow().bytes_sent as usize;
+                    let due = started + rate.transmission_time(bytes);
+                    if due > Instant::now() {
+                        tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                    }
+                }
+                None => super::wait_for_next(sent_at, options.interval).await,
+            }
         }
         // Give the last ones their --timeout to come back; the sweep declares them lost then.
         let waiting = Instant::now();
@@ -182,7 +244,7 @@ pub async fn run(
     let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
     session.close().await;
     let tally = tally.into_inner();
-    print_summary(&tally, output, remote, elapsed, quic.as_ref());
+    print_summary(&tally, output, remote, elapsed, options.rate, quic.as_ref());
     if let Err(report) = result {
         crate::exit::print_error(&report);
         let code = if tally.sent == 0 {
@@ -228,17 +290,21 @@ fn on_echo(
     let len = echo.len();
     let Some((sent_at, message)) = tally.pending.remove(&seq) else {
         // Not waiting for it: answered already (a duplicate), declared lost (late), or never sent.
-        let late = seq <= tally.sent;
-        let word = if late && datagram(&options.payload, seq) == *echo {
-            "late"
-        } else {
-            "unexpected"
+        let ours = seq <= tally.sent && datagram(&options.payload, seq) == *echo;
+        let word = match ours {
+            true if tally.answered.contains(&seq) => {
+                tally.duplicates += 1;
+                "duplicate"
+            }
+            true => {
+                tally.late += 1;
+                "late"
+            }
+            false => {
+                tally.unexpected += 1;
+                "unexpected"
+            }
         };
-        if late {
-            tally.late += 1
-        } else {
-            tally.duplicates += 1
-        }
         output.event(
             || {
                 format!(
@@ -251,8 +317,7 @@ fn on_echo(
     };
     let rtt = sent_at.elapsed();
     if *echo == message {
-        tally.received += 1;
-        tally.rtt.record(rtt);
+        tally.answered(seq, rtt);
         output.event(
             || {
                 format!(
@@ -277,8 +342,14 @@ fn print_summary(
     output: &Output,
     remote: std::net::SocketAddr,
     elapsed: Duration,
+    rate: Option<Rate>,
     quic: Option<&crate::events::ConnectionStats>,
 ) {
+    // Over the time it took to send them: the wait for the last echoes is not sending. The last
+    // datagram was sent at `sending`, and took its share of the rate after that.
+    let per_datagram = tally.sending.as_secs_f64() / (tally.sent.max(2) - 1) as f64;
+    let sending = tally.sending.as_secs_f64() + per_datagram;
+    let send_rate = tally.bytes_sent as f64 * 8.0 / sending.max(1e-9) / 1e9;
     // Still pending at the end (interrupted): neither received nor lost.
     let lost = tally.sent - tally.received - tally.corrupted - tally.pending.len() as u64;
     let loss = if tally.sent == 0 {
@@ -289,9 +360,17 @@ fn print_summary(
     output.summary(
         || {
             let mut text = format!(
-                "\n--- {remote} qecho datagram statistics ---\n{} sent, {} received, {} corrupted, {} late, {loss:.0}% loss, time {}ms",
-                tally.sent, tally.received, tally.corrupted, tally.late, elapsed.as_millis()
+                "\n--- {remote} qecho datagram statistics ---\n{} sent, {} received, {} corrupted, {} late, {loss:.0}% loss, time {}ms\n\
+                 {} out of order, {} duplicates, jitter {:.3} ms",
+                tally.sent, tally.received, tally.corrupted, tally.late, elapsed.as_millis(),
+                tally.out_of_order, tally.duplicates, tally.jitter_ms
             );
+            if let Some(rate) = rate {
+                text.push_str(&format!(
+                    "\nrate: asked {rate}, sent {:.3} Mbit/s",
+                    send_rate * 1000.0
+                ));
+            }
             if let Some(rtt) = tally.rtt.text() {
                 text.push('\n');
                 text.push_str(&rtt);
@@ -304,10 +383,15 @@ fn print_summary(
         || {
             let mut summary = json!({
                 "type": "summary", "mode": "datagram", "sent": tally.sent, "received": tally.received,
-                "corrupted": tally.corrupted, "late": tally.late, "unexpected": tally.duplicates,
+                "corrupted": tally.corrupted, "late": tally.late, "unexpected": tally.unexpected,
+                "duplicates": tally.duplicates, "out_of_order": tally.out_of_order,
                 "lost": lost, "loss_percent": loss, "time_ms": elapsed.as_secs_f64() * 1000.0,
-                "rtt_ms": tally.rtt.json(),
+                "rtt_ms": tally.rtt.json(), "jitter_ms": tally.jitter_ms,
+                "send_gbit_per_s": send_rate,
             });
+            if let Some(rate) = rate {
+                summary["rate_asked_gbit_per_s"] = json!(rate.bits_per_second / 1e9);
+            }
             if let Some(quic) = quic {
                 summary["quic"] = super::quic_stats_json(quic);
             }

@@ -68,10 +68,10 @@ impl Mode {
 impl SessionMode {
     fn from_args(args: &SendArgs) -> Result<Self> {
         let bulk = args.bytes.is_some() || args.duration.is_some();
-        if let Some(rate) = args.rate.filter(|_| !bulk) {
+        if let Some(rate) = args.rate.filter(|_| !bulk && !args.datagram) {
             return Err(eyre!(
-                "--rate {rate} paces bulk mode, which --bytes SIZE or --duration D starts; ping \
-                 and datagram mode send one message every --interval instead"
+                "--rate {rate} paces bulk mode (--bytes SIZE or --duration D) and datagram mode \
+                 (--datagram); ping mode sends one message every --interval instead"
             ));
         }
         if args.stdin || args.dash.is_some() || args.addr == "-" {
@@ -92,6 +92,7 @@ impl SessionMode {
             return Ok(Self::Datagram(datagram::Options {
                 payload: payload(args)?,
                 interval: args.interval.unwrap_or(MESSAGE_INTERVAL),
+                rate: args.rate,
                 count: args.count,
                 timeout: args.timeout,
                 stats: args.stats,
