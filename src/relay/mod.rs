@@ -198,15 +198,15 @@ impl Relay {
     fn expire_idle(&mut self) {
         let idle_timeout = self.idle_timeout;
         self.mappings.retain(|client, mapping| {
-            let idle = mapping.last_seen.elapsed() < idle_timeout;
-            if !idle {
+            let live = mapping.last_seen.elapsed() < idle_timeout;
+            if !live {
                 info!(
                     %client,
                     "client {client}: mapping expired after {} without a datagram",
                     humantime::format_duration(idle_timeout)
                 );
             }
-            idle
+            live
         });
     }
 }
