@@ -100,44 +100,16 @@ pub async fn run(
                 let in_flight = &in_flight;
                 let schedule = &schedule;
                 async move {
-                    let result = async {
-                        let stream = handle
-                            .open_bidirectional_stream()
-                            .await
-                            .map_err(StreamError::from)?;
-                        let (receiver, sender) = stream.split();
-                        let write = write(
-                            sender,
-                            pattern,
-                            start,
-                            quota(index),
-                            schedule,
-                            counters,
-                            in_flight,
-                        );
-                        let read = read(receiver, pattern, start, counters, in_flight);
-                        tokio::pin!(write, read);
-                        // The echo decides. Once it has ended (an error, or the server
-                        // finished early) no more echo will release credit, so the writer is
-                        // abandoned; and a write that failed because the server stopped reading
-                        // after finishing early is no news. Either way the summary reports what
-                        // was sent and what came back.
-                        tokio::select! {
-                            written = &mut write => {
-                                let read = read.await;
-                                let truncated =
-                                    read.is_ok() && counters.echoed.get() < counters.sent.get();
-                                if truncated {
-                                    read
-                                } else {
-                                    read.and(written.map_err(Problem::Stream))
-                                }
-                            }
-                            read = &mut read => read,
-                        }
-                    }
-                    .await;
-                    *problem = result.err();
+                    let result = echo_stream(
+                        &mut handle,
+                        pattern,
+                        start,
+                        quota(index),
+                        schedule,
+                        counters,
+                        in_flight,
+                    );
+                    *problem = result.await.err();
                 }
             },
         );
@@ -169,11 +141,79 @@ pub async fn run(
     };
     let send_time = last(|c| c.sent_done.get()).duration_since(started);
     let echo_time = last(|c| c.echo_done.get()).duration_since(started);
-    let gbits =
-        |bytes: u64, time: Duration| bytes as f64 * 8.0 / time.as_secs_f64().max(1e-9) / 1e9;
+    let errors = problems_to_errors(&problems, &counters, interrupted, stalled);
+    let ok = errors.is_empty();
+    let figures = Figures {
+        remote,
+        streams,
+        interrupted,
+        ok,
+        sent: total_sent,
+        echoed: total_echoed,
+        send_time,
+        echo_time,
+        rate: options.rate,
+        cpu: usage::Cpu::now().since(cpu_at_start),
+        wall: started.elapsed(),
+        quic: options.stats.then(|| super::quic_stats(&handle)).flatten(),
+    };
+    print_summary(output, &figures, &errors, &counters);
+    if !ok {
+        crate::exit::print_error(&eyre!(
+            "bulk transfer to {remote} failed: {}",
+            errors.join("; ")
+        ));
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
+/// One stream of the run: opens it, writes its share while reading the echo back, and returns
+/// what went wrong, if anything.
+async fn echo_stream(
+    handle: &mut s2n_quic::connection::Handle,
+    pattern: &Pattern,
+    start: u64,
+    quota: Option<u64>,
+    schedule: &Schedule,
+    counters: &Counters,
+    in_flight: &Semaphore,
+) -> Result<(), Problem> {
+    let stream = handle
+        .open_bidirectional_stream()
+        .await
+        .map_err(StreamError::from)?;
+    let (receiver, sender) = stream.split();
+    let write = write(sender, pattern, start, quota, schedule, counters, in_flight);
+    let read = read(receiver, pattern, start, counters, in_flight);
+    tokio::pin!(write, read);
+    // The echo decides. Once it has ended (an error, or the server finished early) no more echo
+    // will release credit, so the writer is abandoned; and a write that failed because the
+    // server stopped reading after finishing early is no news. Either way the summary reports
+    // what was sent and what came back.
+    tokio::select! {
+        written = &mut write => {
+            let read = read.await;
+            let truncated = read.is_ok() && counters.echoed.get() < counters.sent.get();
+            if truncated {
+                read
+            } else {
+                read.and(written.map_err(Problem::Stream))
+            }
+        }
+        read = &mut read => read,
+    }
+}
+
+/// What went wrong, stream by stream, in sentences; empty when every byte came back intact.
+fn problems_to_errors(
+    problems: &[Option<Problem>],
+    counters: &[Counters],
+    interrupted: bool,
+    stalled: Option<String>,
+) -> Vec<String> {
     let mut errors = Vec::new();
-    for (index, (problem, counters)) in problems.iter().zip(&counters).enumerate() {
+    for (index, (problem, counters)) in problems.iter().zip(counters).enumerate() {
         let stream_no = index + 1;
         match problem {
             Some(Problem::Corrupted(at)) => errors.push(format!(
@@ -206,15 +246,52 @@ pub async fn run(
         errors.extend(super::streams_without_echo(&per_stream, 1));
     }
     // Like ping -w: an interrupted run passes if echoes came back intact, fails if none did.
+    let (total_sent, total_echoed) = totals(counters);
     if interrupted && total_sent > 0 && total_echoed == 0 {
         errors.push(format!(
             "interrupted after sending {total_sent} bytes, none of them echoed: the server \
              accepts data but does not echo it"
         ));
     }
-    let ok = errors.is_empty();
-    let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
-    let (cpu, wall) = (usage::Cpu::now().since(cpu_at_start), started.elapsed());
+    errors
+}
+
+/// A bulk run's figures, for its summary.
+struct Figures {
+    remote: std::net::SocketAddr,
+    streams: usize,
+    interrupted: bool,
+    ok: bool,
+    sent: u64,
+    echoed: u64,
+    send_time: Duration,
+    echo_time: Duration,
+    rate: Option<Rate>,
+    cpu: usage::Cpu,
+    wall: Duration,
+    quic: Option<crate::events::ConnectionStats>,
+}
+
+fn gbits(bytes: u64, time: Duration) -> f64 {
+    bytes as f64 * 8.0 / time.as_secs_f64().max(1e-9) / 1e9
+}
+
+/// The summary, in text or JSON.
+fn print_summary(output: &Output, figures: &Figures, errors: &[String], counters: &[Counters]) {
+    let Figures {
+        remote,
+        streams,
+        interrupted,
+        ok,
+        sent: total_sent,
+        echoed: total_echoed,
+        send_time,
+        echo_time,
+        rate,
+        cpu,
+        wall,
+        ref quic,
+    } = *figures;
     output.summary(
         || {
             let mut text = format!("--- {remote} qecho bulk, {streams} stream(s) ---\n");
@@ -232,7 +309,7 @@ pub async fn run(
                 gbits(total_echoed, echo_time),
                 if ok { "every byte intact" } else { "with errors" }
             ));
-            if let Some(rate) = options.rate {
+            if let Some(rate) = rate {
                 text.push_str(&format!(
                     "\nrate: asked {rate}, achieved {:.3} Gbit/s sent, {:.3} echoed",
                     gbits(total_sent, send_time),
@@ -262,7 +339,7 @@ pub async fn run(
                 "errors": errors,
                 "per_stream": counters.iter().map(|c| json!({"sent": c.sent.get(), "echoed": c.echoed.get()})).collect::<Vec<_>>(),
             });
-            if let Some(rate) = options.rate {
+            if let Some(rate) = rate {
                 summary["rate_asked_gbit_per_s"] = json!(rate.bits_per_second / 1e9);
             }
             summary["cpu"] = json!({
@@ -275,14 +352,6 @@ pub async fn run(
             summary
         },
     );
-    if !ok {
-        crate::exit::print_error(&eyre!(
-            "bulk transfer to {remote} failed: {}",
-            errors.join("; ")
-        ));
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// When the streams may send: until `--duration` is over, and with `--rate` no faster than it,
