@@ -199,6 +199,17 @@ fn datagrams_at_a_rate_read_the_paths_loss_and_jitter() {
         (1.9..=2.1).contains(&rate),
         "sent at {rate} Mbit/s for --rate 2Mbit: {summary}"
     );
+    // Told apart by direction, from the server's acknowledgements: all of it on the way there.
+    let toward_server = summary["lost_toward_server"].as_u64().unwrap();
+    assert!(toward_server + 2 >= lost, "{summary}");
+    // And all of it on the way back when the loss is there.
+    let lossy_back = Relay::start(server.addr, &["--down-loss", "5%", "--seed", "18"]);
+    let back = run(&lossy_back, "1000", "2Mbit");
+    let dropped_back = lossy_back.finish().get("down", "dropped_loss");
+    let toward_client = back["lost_toward_client"].as_u64().unwrap();
+    assert!((28..=72).contains(&toward_client), "{back}");
+    assert!(back["lost_toward_server"].as_u64().unwrap() <= 2, "{back}");
+    assert!(back["lost"].as_u64().unwrap() <= dropped_back, "{back}");
 
     let clean = Relay::start(server.addr, &["--delay", "5ms"]);
     let steady = run(&clean, "300", "1Mbit");
@@ -222,7 +233,9 @@ fn datagrams_at_a_rate_read_the_paths_loss_and_jitter() {
     );
     assert!(shaken["out_of_order"].as_u64().unwrap() > 0, "{shaken}");
     eprintln!(
-        "datagrams: {lost}/1000 lost through 5% (relay dropped {dropped}), sent at {rate:.3} Mbit/s; \
+        "datagrams: {lost}/1000 lost through 5% up ({toward_server} toward the server; relay \
+         dropped {dropped}), {toward_client} toward the client through 5% down; sent at \
+         {rate:.3} Mbit/s; \
          jitter {calm:.3} ms, {rough:.3} ms with --jitter 5ms, {} out of order",
         shaken["out_of_order"]
     );

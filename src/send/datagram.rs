@@ -109,6 +109,7 @@ pub async fn run(
     let _ = handle.keep_alive(true);
     let tally = RefCell::new(Tally::default());
     let started = Instant::now();
+    let quic_lost_before = quic_packets_lost(&handle);
 
     let send = async {
         let mut warned = false;
@@ -242,9 +243,16 @@ pub async fn run(
     };
     let elapsed = started.elapsed();
     let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
+    let ours_lost = quic_packets_lost(&handle).saturating_sub(quic_lost_before);
     session.close().await;
     let tally = tally.into_inner();
-    print_summary(&tally, output, remote, elapsed, options.rate, quic.as_ref());
+    let run = Run {
+        remote,
+        elapsed,
+        rate: options.rate,
+        ours_lost,
+    };
+    print_summary(&tally, output, &run, quic.as_ref());
     if let Err(report) = result {
         crate::exit::print_error(&report);
         let code = if tally.sent == 0 {
@@ -337,14 +345,34 @@ fn on_echo(
     }
 }
 
-fn print_summary(
-    tally: &Tally,
-    output: &Output,
+/// Packets of ours that QUIC has declared lost on this connection so far.
+fn quic_packets_lost(handle: &s2n_quic::connection::Handle) -> u64 {
+    super::quic_stats(handle).map_or(0, |stats| stats.packets_lost)
+}
+
+/// What the summary needs besides the tally.
+struct Run {
     remote: std::net::SocketAddr,
     elapsed: Duration,
     rate: Option<Rate>,
+    /// Packets of ours QUIC declared lost during the run: the datagrams lost on the way to the
+    /// server, since each datagram travels in a packet of its own and the server's
+    /// acknowledgements tell which arrived.
+    ours_lost: u64,
+}
+
+fn print_summary(
+    tally: &Tally,
+    output: &Output,
+    run: &Run,
     quic: Option<&crate::events::ConnectionStats>,
 ) {
+    let Run {
+        remote,
+        elapsed,
+        rate,
+        ours_lost,
+    } = *run;
     // Over the time it took to send them: the wait for the last echoes is not sending. The last
     // datagram was sent at `sending`, and took its share of the rate after that.
     let per_datagram = tally.sending.as_secs_f64() / (tally.sent.max(2) - 1) as f64;
@@ -357,6 +385,10 @@ fn print_summary(
     } else {
         lost as f64 * 100.0 / tally.sent as f64
     };
+    // By direction, as far as QUIC's acknowledgements tell: lost toward the server are those the
+    // server never acknowledged; the rest of the loss happened on the way back.
+    let toward_server = ours_lost.min(lost);
+    let back = lost - toward_server;
     output.summary(
         || {
             let mut text = format!(
@@ -365,6 +397,12 @@ fn print_summary(
                 tally.sent, tally.received, tally.corrupted, tally.late, elapsed.as_millis(),
                 tally.out_of_order, tally.duplicates, tally.jitter_ms
             );
+            if lost > 0 {
+                text.push_str(&format!(
+                    "\nlost {toward_server} on the way to the server, {back} on the way back (as \
+                     QUIC's acknowledgements tell)"
+                ));
+            }
             if let Some(rate) = rate {
                 text.push_str(&format!(
                     "\nrate: asked {rate}, sent {:.3} Mbit/s",
@@ -387,6 +425,7 @@ fn print_summary(
                 "duplicates": tally.duplicates, "out_of_order": tally.out_of_order,
                 "lost": lost, "loss_percent": loss, "time_ms": elapsed.as_secs_f64() * 1000.0,
                 "rtt_ms": tally.rtt.json(), "jitter_ms": tally.jitter_ms,
+                "lost_toward_server": toward_server, "lost_toward_client": back,
                 "send_gbit_per_s": send_rate,
             });
             if let Some(rate) = rate {
