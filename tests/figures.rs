@@ -179,10 +179,28 @@ fn datagrams_at_a_rate_read_the_paths_loss_and_jitter() {
             ],
         );
         let stdout = common::text(&out.stdout);
-        last_json(&stdout)
+        // At a rate, one line per interval, none per datagram, then the summary.
+        let lines = common::json_lines(&stdout);
+        assert!(lines.iter().all(|line| line["type"] != "echo"), "{stdout}");
+        let intervals: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|line| line["type"] == "interval")
+            .collect();
+        let summary = last_json(&stdout);
+        let sum = |field: &str| {
+            intervals
+                .iter()
+                .map(|i| i[field].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        assert!(sum("sent") <= summary["sent"].as_u64().unwrap(), "{stdout}");
+        assert!(sum("lost") <= summary["lost"].as_u64().unwrap(), "{stdout}");
+        (summary, intervals.len())
     };
     let lossy = Relay::start(server.addr, &["--up-loss", "5%", "--seed", "17"]);
-    let summary = run(&lossy, "1000", "2Mbit");
+    let (summary, intervals) = run(&lossy, "1000", "2Mbit");
+    // 1000 datagrams of 500 bytes at 2 Mbit/s take 2 s: two 1 s intervals.
+    assert!(intervals >= 2, "{intervals} intervals: {summary}");
     let dropped = lossy.finish().get("up", "dropped_loss");
     let lost = summary["lost"].as_u64().unwrap();
     // 99.9% binomial bound: 50 +- 3.29 x sqrt(1000 x 0.05 x 0.95) = 50 +- 22.7.
@@ -204,21 +222,24 @@ fn datagrams_at_a_rate_read_the_paths_loss_and_jitter() {
     assert!(toward_server + 2 >= lost, "{summary}");
     // And all of it on the way back when the loss is there.
     let lossy_back = Relay::start(server.addr, &["--down-loss", "5%", "--seed", "18"]);
-    let back = run(&lossy_back, "1000", "2Mbit");
+    let (back, _) = run(&lossy_back, "1000", "2Mbit");
     let dropped_back = lossy_back.finish().get("down", "dropped_loss");
     let toward_client = back["lost_toward_client"].as_u64().unwrap();
     assert!((28..=72).contains(&toward_client), "{back}");
     assert!(back["lost_toward_server"].as_u64().unwrap() <= 2, "{back}");
-    assert!(back["lost"].as_u64().unwrap() <= dropped_back, "{back}");
+    // On the way back, a datagram the relay did not drop was once lost too (1 in 1000, the
+    // server's doing under loss: its datagram queue or congestion window; see the closing note of
+    // issue 17): allow 2.
+    assert!(back["lost"].as_u64().unwrap() <= dropped_back + 2, "{back}");
 
     let clean = Relay::start(server.addr, &["--delay", "5ms"]);
-    let steady = run(&clean, "300", "1Mbit");
+    let (steady, _) = run(&clean, "300", "1Mbit");
     clean.finish();
     let jittery = Relay::start(
         server.addr,
         &["--delay", "5ms", "--jitter", "5ms", "--seed", "5"],
     );
-    let shaken = run(&jittery, "300", "1Mbit");
+    let (shaken, _) = run(&jittery, "300", "1Mbit");
     jittery.finish();
     let (calm, rough) = (
         steady["jitter_ms"].as_f64().unwrap(),

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 pub struct Options {
     pub payload: Payload,
+    /// Between datagrams; with `rate`, between interval reports instead (zero: none).
     pub interval: Duration,
     /// `--rate`: send on a schedule at this rate instead of one datagram per `interval`.
     pub rate: Option<Rate>,
@@ -110,6 +111,15 @@ pub async fn run(
     let tally = RefCell::new(Tally::default());
     let started = Instant::now();
     let quic_lost_before = quic_packets_lost(&handle);
+    // At a rate, a line per datagram would be thousands a second: intervals and the summary only.
+    let quiet;
+    let per_echo = match options.rate {
+        Some(_) => {
+            quiet = output.without_events();
+            &quiet
+        }
+        None => output,
+    };
 
     let send = async {
         let mut warned = false;
@@ -199,7 +209,7 @@ pub async fn run(
             .await;
             let Some(echo) = received else { return };
             let quic = options.stats.then(|| super::quic_stats(&handle)).flatten();
-            on_echo(&echo, &tally, &options, output, remote, quic.as_ref());
+            on_echo(&echo, &tally, &options, per_echo, remote, quic.as_ref());
         }
     };
 
@@ -219,7 +229,7 @@ pub async fn run(
                 tally.lost += 1;
                 if let Some((_, message)) = tally.pending.remove(&seq) {
                     let len = message.len();
-                    output.event(
+                    per_echo.event(
                         || format!("seq={seq} lost: no echo within {}", humantime::format_duration(options.timeout)),
                         || json!({"type": "echo", "mode": "datagram", "seq": seq, "bytes": len, "ok": false, "rtt_ms": null, "error": "lost"}),
                     );
@@ -228,6 +238,7 @@ pub async fn run(
         }
     };
 
+    let reports = report_intervals(&tally, &options, output, started);
     let result = tokio::select! {
         result = send => {
             // Given their --timeout and still not back: lost. (On Ctrl-C or --deadline they are
@@ -239,6 +250,7 @@ pub async fn run(
         }
         _ = receive => Err(eyre!("the connection to {remote} ended")),
         _ = sweep => Ok(()),
+        _ = reports => Ok(()),
         _ = stop => Ok(()),
     };
     let elapsed = started.elapsed();
@@ -341,6 +353,48 @@ fn on_echo(
         output.event(
             || format!("{len} bytes from {remote}: datagram seq={seq} CORRUPTED"),
             || json!({"type": "echo", "mode": "datagram", "seq": seq, "bytes": len, "ok": false, "error": "corrupted"}),
+        );
+    }
+}
+
+/// With `--rate`, iperf3's interval lines: every `--interval`, the datagrams sent, received and
+/// declared lost in it, those that came out of order, and the jitter estimate at its end (RFC
+/// 3550's estimate is a running one). Never completes.
+async fn report_intervals(
+    tally: &RefCell<Tally>,
+    options: &Options,
+    output: &Output,
+    started: Instant,
+) {
+    if options.rate.is_none() || options.interval.is_zero() {
+        return std::future::pending().await;
+    }
+    let every = options.interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::from_std(started) + every, every);
+    let mut last = [0u64; 4];
+    for n in 1u32.. {
+        tick.tick().await;
+        let tally = tally.borrow();
+        let now = [tally.sent, tally.received, tally.lost, tally.out_of_order];
+        let [sent, received, lost, out_of_order] =
+            std::array::from_fn(|i| now[i] - last[i].min(now[i]));
+        last = now;
+        let (start_s, end_s) = ((every * (n - 1)).as_secs_f64(), (every * n).as_secs_f64());
+        let jitter_ms = tally.jitter_ms;
+        output.event(
+            || {
+                format!(
+                    "[{start_s:6.2}-{end_s:6.2} s]  sent {sent}, received {received}, lost \
+                     {lost}, out of order {out_of_order}, jitter {jitter_ms:.3} ms"
+                )
+            },
+            || {
+                json!({
+                    "type": "interval", "mode": "datagram", "start_s": start_s, "end_s": end_s,
+                    "sent": sent, "received": received, "lost": lost,
+                    "out_of_order": out_of_order, "jitter_ms": jitter_ms,
+                })
+            },
         );
     }
 }

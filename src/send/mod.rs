@@ -89,9 +89,14 @@ impl SessionMode {
             if args.streams != 1 {
                 return Err(eyre!("datagram mode uses no streams: leave out --streams"));
             }
+            // With --rate the rate sets the pace, and --interval, as in bulk mode, the reports.
+            let default_interval = match args.rate {
+                Some(_) => REPORT_INTERVAL,
+                None => MESSAGE_INTERVAL,
+            };
             return Ok(Self::Datagram(datagram::Options {
                 payload: payload(args)?,
-                interval: args.interval.unwrap_or(MESSAGE_INTERVAL),
+                interval: args.interval.unwrap_or(default_interval),
                 rate: args.rate,
                 count: args.count,
                 timeout: args.timeout,

@@ -25,6 +25,16 @@ impl Output {
         }
     }
 
+    /// The same output with per-event lines off (as with `-q`): summaries still print.
+    pub fn without_events(&self) -> Output {
+        Output {
+            json: self.json,
+            quiet: true,
+            stdout_is_data: self.stdout_is_data,
+            resumed: std::cell::Cell::new(self.resumed.get()),
+        }
+    }
+
     /// From now on, print to standard error: standard output carries data.
     pub fn for_pipe(&mut self) {
         self.stdout_is_data = true;
