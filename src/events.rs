@@ -228,7 +228,7 @@ impl HandshakeVerdict {
 /// Waits until `check` finds something, checking again each time `changed` is notified (with
 /// `notify_waiters`, which wakes only those already waiting: so the waiter is registered before
 /// each check, and a change in between is not missed).
-async fn wait_for<T>(changed: &Notify, check: impl Fn() -> Option<T>) -> T {
+pub async fn wait_for<T>(changed: &Notify, check: impl Fn() -> Option<T>) -> T {
     loop {
         let notified = changed.notified();
         tokio::pin!(notified);

@@ -219,21 +219,38 @@ pub async fn connect_resumed(
     timeout: Duration,
 ) -> Result<Session> {
     let first = connect(target, tls, timeout).await?;
-    let wait = TICKET_WAIT.max(first.handshake * 4);
-    let Some(ticket) = tickets.wait_for_new(wait).await else {
-        tracing::warn!("{}", no_ticket(&first.remote, wait));
+    if !fetch_ticket(tickets, first.remote, first.handshake).await {
         return Ok(first);
-    };
+    }
     let full = first.handshake;
     first.close().await;
-    tickets.offer(ticket);
     let mut session = connect(target, tls, timeout).await?;
     session.full_handshake = Some(full);
     Ok(session)
 }
 
+/// Waits for the ticket of a first connection to `server` whose handshake took `handshake`, and
+/// makes new connections offer it; false, with a warning, when none came.
+pub async fn fetch_ticket(
+    tickets: &ClientTickets,
+    server: SocketAddr,
+    handshake: Duration,
+) -> bool {
+    let wait = TICKET_WAIT.max(handshake * 4);
+    match tickets.wait_for_new(wait).await {
+        Some(ticket) => {
+            tickets.offer(ticket);
+            true
+        }
+        None => {
+            tracing::warn!("{}", no_ticket(&server, wait));
+            false
+        }
+    }
+}
+
 /// Why `--resume` could not resume.
-pub fn no_ticket(server: &SocketAddr, waited: Duration) -> String {
+fn no_ticket(server: &SocketAddr, waited: Duration) -> String {
     format!(
         "--resume: the server at {server} sent no session ticket within {} of the handshake, so          there is nothing to resume with: it may not issue tickets (qecho serve          --no-session-tickets, or a server without resumption); the run goes on with a full          handshake",
         humantime::format_duration(waited)

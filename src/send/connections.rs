@@ -67,10 +67,7 @@ pub async fn run(
         if let Some(tickets) = tickets {
             connect_one(1).await;
             first = 2;
-            match tickets.wait_for_new(Duration::from_secs(2)).await {
-                Some(ticket) => tickets.offer(ticket),
-                None => tracing::warn!("{}", connect::no_ticket(&addr, Duration::from_secs(2))),
-            }
+            connect::fetch_ticket(tickets, addr, Duration::ZERO).await;
         }
         futures::stream::iter(first..=options.connections)
             .map(connect_one)

@@ -245,17 +245,7 @@ impl ClientTickets {
     /// Waits up to `limit` for a ticket from the server. Tickets arrive after the handshake:
     /// 1.0-1.7 ms after `connect` returned on loopback here.
     pub async fn wait_for_new(&self, limit: Duration) -> Option<Ticket> {
-        let arrived = async {
-            loop {
-                let notified = self.0.1.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if let Some(ticket) = self.newest() {
-                    return ticket;
-                }
-                notified.await;
-            }
-        };
+        let arrived = crate::events::wait_for(&self.0.1, || self.newest());
         tokio::time::timeout(limit, arrived).await.ok()
     }
 
