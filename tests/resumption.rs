@@ -87,7 +87,7 @@ fn every_connection_after_the_first_resumes() {
 /// The proof that a resumed handshake skips the certificate: the client, which reads the server's
 /// handshake messages, sees a Certificate in the full handshake and none in the resumed one;
 /// the server signs nothing in it; and a relay in front of the server counts the certificate's
-/// bytes (over 7 KB, with 250 names) missing from the server's side.
+/// bytes (over 7 KB, with 250 names) missing from the server's handshake flight.
 #[test]
 fn a_resumed_handshake_carries_no_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,7 +115,10 @@ fn a_resumed_handshake_carries_no_certificate() {
         let connected = connected(&assert_status(&out, 0));
         assert_eq!(connected["resumed"], expect_resumed, "{connected}");
         let certificate = connected["server_certificate"].clone();
-        (relay.finish().get("down", "bytes_in"), certificate)
+        (
+            relay.finish().get("down", "long_header_bytes_in"),
+            certificate,
+        )
     };
     let (full, full_certificate) = server_bytes(false);
     let (resumed, resumed_certificate) = server_bytes(true);
@@ -128,11 +131,12 @@ fn a_resumed_handshake_carries_no_certificate() {
     assert!(server.log.wait_for("(resumed)", DEADLINE).is_some());
     let pem = std::fs::read_to_string(&cert).unwrap();
     let cert_der = pem::parse(pem).unwrap().contents().len() as u64;
-    // The rest of each side's traffic is padded (Initials to 1200 bytes, MTU probes), which blurs
-    // the difference by a few hundred bytes: 9/10 of the certificate must be missing.
+    // The server's handshake flight (its long-header datagrams: 1-RTT traffic and path MTU
+    // probes, which vary from run to run, are left out): in full, at least the certificate; resumed,
+    // one Initial padded to 1200 bytes (measured: 8,540 and 1,200), with no room for it.
     assert!(
-        full - resumed >= cert_der * 9 / 10,
-        "the server sent {full} bytes in a full handshake and {resumed} resumed; the \
+        full >= cert_der && resumed < cert_der / 4,
+        "the server's handshake took {full} bytes in full and {resumed} resumed; the \
          certificate alone is {cert_der}"
     );
     eprintln!("server bytes: full {full}, resumed {resumed} (certificate {cert_der})");

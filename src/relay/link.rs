@@ -132,6 +132,10 @@ impl Link {
         let state = &mut *state;
         let seen = state.stats.datagrams_in;
         state.stats.received(datagram.len());
+        // A long header has the top bit of its first byte set (RFC 9000, 17.2).
+        if datagram.first().is_some_and(|first| first & 0x80 != 0) {
+            state.stats.long_header_bytes_in += datagram.len() as u64;
+        }
         let elapsed = now.duration_since(state.started);
         let admitted =
             match state

@@ -68,6 +68,9 @@ pub struct DirectionStats {
     pub corrupted: u64,
     /// Datagrams held back by the delay or the rate limit before going on.
     pub delayed: u64,
+    /// Bytes in of datagrams that begin with a QUIC long header (Initial, 0-RTT, Handshake,
+    /// Retry): a connection's handshake, without the 1-RTT traffic and path MTU probes after it.
+    pub long_header_bytes_in: u64,
 }
 
 impl DirectionStats {
@@ -149,6 +152,7 @@ impl DirectionStats {
                     duplicated = self.duplicated,
                     corrupted = self.corrupted,
                     delayed = self.delayed,
+                    long_header_bytes_in = self.long_header_bytes_in,
                     "{line}"
                 )
             };
