@@ -367,7 +367,8 @@ pub struct SendArgs {
     #[arg(value_name = "-", hide = true)]
     pub dash: Option<String>,
 
-    /// Streams to run at once on the one connection, each with its own messages and checks.
+    /// Streams to run at once on the connection (on each, with --connections in bulk mode), each
+    /// with its own messages and checks.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub streams: u32,
 
@@ -384,8 +385,11 @@ pub struct SendArgs {
     pub datagram: bool,
 
     /// Connections mode, the handshake benchmark: open N connections, each doing one echo and
-    /// closing, and report connections per second and handshake latency p50/p99/max.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with_all = ["bytes", "duration", "datagram", "count"])]
+    /// closing, and report connections per second and handshake latency p50/p99/max. With --bytes
+    /// or --duration instead: bulk mode over N connections at once, as iperf3's -P, each with
+    /// --streams streams of its own and its own UDP port; --bytes and --rate are shared over all
+    /// of them, and the summary gives each connection and their sum.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with_all = ["datagram", "count"])]
     pub connections: Option<u64>,
 
     /// With --connections: how many handshakes are in flight at once.

@@ -127,6 +127,25 @@ impl fmt::Display for Rate {
     }
 }
 
+/// `bytes` over `time` as people read a rate: `7.093 Gbit/s`, `38.15 Mbit/s`, `512.0 kbit/s`,
+/// four figures in the largest unit under the value (iperf3 picks its unit the same way), so that
+/// a slow path does not read `0.038 Gbit/s`.
+pub fn bit_rate(bytes: u64, time: Duration) -> String {
+    let bits = bytes as f64 * 8.0 / time.as_secs_f64().max(1e-9);
+    let (value, unit) = match bits {
+        b if b >= 1e9 => (b / 1e9, "Gbit/s"),
+        b if b >= 1e6 => (b / 1e6, "Mbit/s"),
+        b if b >= 1e3 => (b / 1e3, "kbit/s"),
+        b => (b, "bit/s"),
+    };
+    let decimals = match value {
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
 /// A probability, typed as a percentage (`30%`, `0.5%`) or as a fraction (`0.3`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Percent {

@@ -154,6 +154,39 @@ fn bulk_at_a_chosen_rate_sends_at_that_rate() {
     eprintln!("--rate 100Mbit: sent {sent:.1} Mbit/s; through a 50 Mbit/s relay: {echoed:.1}");
 }
 
+/// Four connections through one 40 Mbit/s bottleneck share it: their sum reads the bottleneck's
+/// rate, every connection gets some of it, and the run ends when --duration says.
+#[test]
+fn bulk_over_four_connections_through_a_bottleneck_sums_to_it() {
+    let _clock = common::timing_test();
+    let server = Server::start(&[]);
+    let relay = Relay::start(server.addr, &["--rate", "40Mbit"]);
+    let out = send(
+        &relay.target(),
+        &["-k", "--duration", "3s", "--connections", "4", "--json"],
+    );
+    let summary = last_json(&assert_status(&out, 0));
+    relay.finish();
+    let total = summary["echo_gbit_per_s"].as_f64().unwrap() * 1000.0;
+    assert!(
+        (32.0..=42.0).contains(&total),
+        "{total} Mbit/s over 4 connections through 40 Mbit/s: {summary}"
+    );
+    let shares: Vec<f64> = summary["per_connection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["echo_gbit_per_s"].as_f64().unwrap() * 1000.0)
+        .collect();
+    assert_eq!(shares.len(), 4, "{summary}");
+    assert!(shares.iter().all(|share| *share > 1.0), "{shares:?}");
+    // --duration 3s ends in about 3 s: the client queues what the path carries in a round trip
+    // or two, not a connection window each (which once took 5.2 s to drain here).
+    let echo_seconds = summary["echo_seconds"].as_f64().unwrap();
+    assert!(echo_seconds < 4.0, "a 3 s run took {echo_seconds} s");
+    eprintln!("4 connections through 40 Mbit/s: {total:.1} Mbit/s in all, {shares:.1?}");
+}
+
 /// iperf3's UDP mode over QUIC: datagrams at a chosen rate through 5% loss toward the server
 /// read 5% loss (binomial bound), never more than the relay dropped; through a jittery path the
 /// RFC 3550 jitter grows with it, and reordering shows.

@@ -740,6 +740,98 @@ fn bulk_interval_reports_add_up_to_the_summary() {
     );
 }
 
+/// iperf3 -P: bulk over three connections of two streams each, every connection from a port of
+/// its own, each one's bytes and the sum reported, and the server seeing three connections.
+#[test]
+fn bulk_over_several_connections_reports_each_and_their_sum() {
+    let server = Server::start(&[]);
+    let out = send(
+        &server.target(),
+        &[
+            "-k",
+            "--bytes",
+            "12MiB",
+            "--connections",
+            "3",
+            "--streams",
+            "2",
+            "--json",
+            "--stats",
+        ],
+    );
+    let stdout = assert_status(&out, 0);
+    let summary = last_json(&stdout);
+    assert_eq!(summary["connections"], 3, "{summary}");
+    assert_eq!(summary["streams"], 2, "{summary}");
+    assert_eq!(summary["echoed_bytes"], 12 << 20, "{summary}");
+    assert_eq!(summary["per_stream"].as_array().unwrap().len(), 6);
+    let per_connection = summary["per_connection"].as_array().unwrap();
+    assert_eq!(per_connection.len(), 3, "{summary}");
+    let sum: u64 = per_connection
+        .iter()
+        .map(|c| c["echoed_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, 12 << 20, "{summary}");
+    let locals: std::collections::HashSet<&str> = per_connection
+        .iter()
+        .map(|c| c["local"].as_str().unwrap())
+        .collect();
+    assert_eq!(locals.len(), 3, "one port per connection: {summary}");
+    assert!(
+        per_connection
+            .iter()
+            .all(|c| c["quic"]["packets_sent"].as_u64() > Some(0))
+    );
+    let connected = common::json_lines(&stdout)
+        .iter()
+        .filter(|line| line["type"] == "connected")
+        .count();
+    assert_eq!(connected, 3, "{stdout}");
+    // Each connection's share: 12 MiB over 6 streams, 2 streams per connection.
+    assert_eq!(
+        server
+            .log
+            .wait_for_count("4194304 bytes echoed on 2 stream(s)", 3, DEADLINE),
+        3,
+        "{}",
+        server.log.text()
+    );
+
+    let out = send(
+        &server.target(),
+        &["-k", "--duration", "300ms", "--connections", "2"],
+    );
+    let stdout = assert_status(&out, 0);
+    assert!(
+        stdout.contains("2 connections x 1 stream(s)")
+            && stdout.contains("connection 2 from 127.0.0.1:")
+            && stdout.contains("all: echoed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bulk_connections_beyond_the_limit_or_with_parallel_are_refused() {
+    let out = send(
+        "127.0.0.1:9",
+        &["-k", "--bytes", "1MiB", "--connections", "129"],
+    );
+    assert_error(&out, 2, &["--connections 129", "at most 128", "--streams"]);
+    let out = send(
+        "127.0.0.1:9",
+        &[
+            "-k",
+            "--duration",
+            "1s",
+            "--connections",
+            "2",
+            "--parallel",
+            "2",
+        ],
+    );
+    assert_error(&out, 2, &["--parallel", "leave out --parallel"]);
+}
+
 #[test]
 fn a_rate_outside_bulk_mode_or_unreadable_is_refused() {
     let out = send("127.0.0.1:9", &["-k", "--rate", "10Mbit"]);

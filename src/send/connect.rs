@@ -252,7 +252,10 @@ pub async fn fetch_ticket(
 /// Why `--resume` could not resume.
 fn no_ticket(server: &SocketAddr, waited: Duration) -> String {
     format!(
-        "--resume: the server at {server} sent no session ticket within {} of the handshake, so          there is nothing to resume with: it may not issue tickets (qecho serve          --no-session-tickets, or a server without resumption); the run goes on with a full          handshake",
+        "--resume: the server at {server} sent no session ticket within {} of the handshake, \
+         so there is nothing to resume with: it may not issue tickets (qecho serve \
+         --no-session-tickets, or a server without resumption); the run goes on with a full \
+         handshake",
         humantime::format_duration(waited)
     )
 }

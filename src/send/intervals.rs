@@ -1,14 +1,33 @@
 //! Interval reports, as iperf3 prints them: every `--interval` of a bulk run, one line (or with
 //! `--json`, one `{"type":"interval",...}` object, as it happens) with the bytes sent and echoed in
 //! that interval and their rates, and with `--stats` QUIC's smoothed RTT and the packets it lost
-//! in it. The last, shorter interval is reported when the run ends, so that the intervals add up
-//! to the summary.
+//! in it (over several connections: their mean smoothed RTT and all their losses). The last,
+//! shorter interval is reported when the run ends, so that the intervals add up to the summary.
 
 use super::Output;
 use crate::events::ConnectionStats;
+use crate::units::bit_rate;
 use serde_json::json;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
+
+/// QUIC's view at the end of an interval: its smoothed RTT and the packets it has lost so far.
+#[derive(Clone, Copy)]
+pub struct QuicSample {
+    pub srtt: Duration,
+    pub lost: u64,
+}
+
+impl QuicSample {
+    /// Over several connections: the mean of their smoothed RTTs, and all their losses.
+    pub fn over(stats: &[ConnectionStats]) -> Option<Self> {
+        let count = u32::try_from(stats.len()).ok().filter(|count| *count > 0)?;
+        Some(Self {
+            srtt: stats.iter().map(|s| s.smoothed_rtt).sum::<Duration>() / count,
+            lost: stats.iter().map(|s| s.packets_lost).sum(),
+        })
+    }
+}
 
 pub struct Intervals<'a> {
     output: &'a Output,
@@ -38,7 +57,7 @@ impl<'a> Intervals<'a> {
     pub async fn run(
         &self,
         totals: impl Fn() -> (u64, u64),
-        quic: impl Fn() -> Option<ConnectionStats>,
+        quic: impl Fn() -> Option<QuicSample>,
     ) {
         if self.every.is_zero() {
             return std::future::pending().await;
@@ -52,13 +71,13 @@ impl<'a> Intervals<'a> {
     }
 
     /// Reports the interval from the last report to now, if any bytes went by in it.
-    pub fn finish(&self, totals: (u64, u64), quic: Option<ConnectionStats>) {
+    pub fn finish(&self, totals: (u64, u64), quic: Option<QuicSample>) {
         if !self.every.is_zero() && totals != self.last_totals.get() {
             self.report(totals, quic);
         }
     }
 
-    fn report(&self, totals: (u64, u64), quic: Option<ConnectionStats>) {
+    fn report(&self, totals: (u64, u64), quic: Option<QuicSample>) {
         let now = Instant::now();
         let (from, to) = (self.last_end.replace(now), now);
         let (sent_before, echoed_before) = self.last_totals.replace(totals);
@@ -69,21 +88,18 @@ impl<'a> Intervals<'a> {
             from.duration_since(self.started).as_secs_f64(),
             to.duration_since(self.started).as_secs_f64(),
         );
-        let lost = quic.as_ref().map(|quic| {
-            let before = self.last_lost.replace(quic.packets_lost);
-            (
-                quic.smoothed_rtt,
-                quic.packets_lost - before.min(quic.packets_lost),
-            )
+        let lost = quic.map(|quic| {
+            let before = self.last_lost.replace(quic.lost);
+            (quic.srtt, quic.lost - before.min(quic.lost))
         });
         self.output.event(
             || {
                 let mut line = format!(
-                    "[{start_s:6.2}-{end_s:6.2} s]  sent {:9.2} MiB {:7.3} Gbit/s  echoed {:9.2} MiB {:7.3} Gbit/s",
+                    "[{start_s:6.2}-{end_s:6.2} s]  sent {:9.2} MiB {:>12}  echoed {:9.2} MiB {:>12}",
                     sent as f64 / 1048576.0,
-                    gbits(sent),
+                    bit_rate(sent, to.duration_since(from)),
                     echoed as f64 / 1048576.0,
-                    gbits(echoed)
+                    bit_rate(echoed, to.duration_since(from))
                 );
                 if let Some((srtt, lost)) = lost {
                     line.push_str(&format!(

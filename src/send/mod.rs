@@ -52,7 +52,8 @@ enum SessionMode {
 
 impl Mode {
     fn from_args(args: &SendArgs) -> Result<Self> {
-        if let Some(connections) = args.connections {
+        let bulk = args.bytes.is_some() || args.duration.is_some();
+        if let Some(connections) = args.connections.filter(|_| !bulk) {
             return Ok(Self::Connections(connections::Options {
                 connections,
                 parallel: args.parallel.min(connections),
@@ -103,7 +104,8 @@ impl SessionMode {
                 stats: args.stats,
             }));
         }
-        if args.bytes.is_some() || args.duration.is_some() {
+        if bulk {
+            check_bulk_connections(args)?;
             return Ok(Self::Bulk(bulk::Options {
                 rate: args.rate,
                 bytes: args.bytes.map(|size| size.0),
@@ -190,7 +192,16 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
             match mode {
                 SessionMode::Ping(options) => ping::run(session, options, &output, stop).await,
                 SessionMode::Pipe => pipe::run(session, args.timeout, &output, stop).await,
-                SessionMode::Bulk(options) => bulk::run(session, options, &output, stop).await,
+                SessionMode::Bulk(options) => {
+                    let mut sessions = vec![session];
+                    let more = args.connections.unwrap_or(1).saturating_sub(1);
+                    sessions
+                        .extend(more_sessions(more, &target, &tls, args.connect_timeout).await?);
+                    for session in &sessions[1..] {
+                        output.connected(session);
+                    }
+                    bulk::run(sessions, options, &output, stop).await
+                }
                 SessionMode::Datagram(options) => {
                     datagram::run(session, options, &output, stop).await
                 }
@@ -201,6 +212,44 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
         save_session(file, tickets, &target.server_name, args.pin);
     }
     result
+}
+
+/// The most connections bulk mode runs at once: iperf3's limit for -P.
+const MAX_BULK_CONNECTIONS: u64 = 128;
+
+/// `--connections` in bulk mode: all run at once, so `--parallel` has nothing to say, and more
+/// than `MAX_BULK_CONNECTIONS` would measure the client's scheduling rather than the path.
+fn check_bulk_connections(args: &SendArgs) -> Result<()> {
+    let Some(connections) = args.connections else {
+        return Ok(());
+    };
+    if connections > MAX_BULK_CONNECTIONS {
+        return Err(eyre!(
+            "--connections {connections} with --bytes or --duration: bulk mode runs at most \
+             {MAX_BULK_CONNECTIONS} connections at once (as iperf3 -P); for more streams, give \
+             each connection several with --streams"
+        ));
+    }
+    if args.parallel != 1 {
+        return Err(eyre!(
+            "--parallel spreads the handshakes of connections mode; with --bytes or --duration \
+             all --connections run at once: leave out --parallel"
+        ));
+    }
+    Ok(())
+}
+
+/// Bulk mode over `--connections K`: the connections after the first, opened at once (each from
+/// an endpoint and port of its own, as iperf3 -P's TCP connections). With `--resume` the first
+/// connection's ticket is already on offer, so these resume too.
+async fn more_sessions(
+    count: u64,
+    target: &connect::Target,
+    tls: &ClientTls,
+    timeout: Duration,
+) -> Result<Vec<Session>> {
+    let connecting = (0..count).map(|_| connect::connect(target, tls, timeout));
+    futures::future::try_join_all(connecting).await
 }
 
 /// `--session FILE`: writes the newest ticket of this run; a failure to write is a warning, not

@@ -176,14 +176,13 @@ pub async fn run(
         }
     };
     let intact = echoed == sent;
-    let gbits = |bytes: u64| bytes as f64 * 8.0 / elapsed.as_secs_f64().max(1e-9) / 1e9;
     output.summary(
         || {
             format!(
-                "--- {remote} qecho pipe ---\n{sent} bytes sent, {echoed} bytes echoed intact{}, {:.3} s, {:.3} Gbit/s",
+                "--- {remote} qecho pipe ---\n{sent} bytes sent, {echoed} bytes echoed intact{}, {:.3} s, {}",
                 if intact { String::new() } else { format!(", {} bytes missing", sent - echoed) },
                 elapsed.as_secs_f64(),
-                gbits(echoed)
+                crate::units::bit_rate(echoed, elapsed)
             )
         },
         || json!({"type": "summary", "mode": "pipe", "sent": sent, "echoed": echoed, "ok": intact, "time_ms": elapsed.as_secs_f64() * 1000.0}),
