@@ -100,12 +100,11 @@ pub const CONNECTION_WINDOW: u64 = 4 * STREAM_WINDOW;
 /// receive window.
 const SEND_BUFFER: u32 = 2 << 20;
 
-/// QUIC DATAGRAM frames (RFC 9221) queued per connection, each way. Datagrams are unreliable by
+/// QUIC DATAGRAM frames (RFC 9221) queued by the client, each way. Datagrams are unreliable by
 /// design: past this, the oldest queued one is dropped, which shows up as loss. s2n-quic allocates
-/// both queues in full for every connection, datagrams or not: on a server, 1024 entries were most
-/// of an idle connection's memory (29.5 KB per connection; 19 KB with 16). A client has one
-/// connection and wants headroom, so that a burst of echoes is not dropped on arrival.
-const SERVER_DATAGRAM_QUEUE: usize = 16;
+/// both queues in full for every connection; a client has one connection and wants headroom, so
+/// that a burst of echoes is not dropped on arrival. (The server echoes with its own provider,
+/// `datagram_echo.rs`, whose queue costs nothing until datagrams come.)
 const CLIENT_DATAGRAM_QUEUE: usize = 1024;
 
 /// Both ends offer DATAGRAM support; a peer that does not negotiate it simply sends none.
@@ -176,7 +175,7 @@ pub fn server(
     let builder = s2n_quic::Server::builder()
         .with_tls(tls.provider()?)
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
-        .with_datagram(datagrams(SERVER_DATAGRAM_QUEUE)?)
+        .with_datagram(crate::datagram_echo::EchoEndpoint)
         .map_err(|err| eyre!("cannot set up datagrams: {err}"))?
         .with_io(io)
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?

@@ -4,6 +4,7 @@
 mod cert;
 mod cli;
 mod client_hello;
+mod datagram_echo;
 mod docs;
 mod endpoint;
 mod events;

@@ -10,6 +10,7 @@
 //! the tasks to finish, and returns.
 
 use crate::cli::ServeArgs;
+use crate::datagram_echo::{EchoCounts, EchoSender};
 use crate::events::{CloseReasons, canonical};
 use crate::limits::ServerLimits;
 use crate::tls::{ClientIdentity, ServerTickets, ServerTls};
@@ -17,13 +18,11 @@ use crate::{endpoint, explain, shutdown, usage};
 use color_eyre::eyre::{Result, eyre};
 use s2n_quic::Connection;
 use s2n_quic::connection::Handle;
-use s2n_quic::provider::datagram::default as datagram;
 use s2n_quic::stream::{Error as StreamError, PeerStream, ReceiveStream, SendStream};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -178,12 +177,9 @@ async fn serve_connection(
     // Started with the client's first unidirectional stream: most clients open none.
     let mut unidirectional: Option<mpsc::UnboundedSender<ReceiveStream>> = None;
     let (handle, mut acceptor) = connection.split();
-    let datagrams = Arc::new(AtomicU64::new(0));
-    let datagram_echo = tokio::spawn(echo_datagrams(
-        handle.clone(),
-        echoed.clone(),
-        datagrams.clone(),
-    ));
+    let datagram_echo = handle
+        .datagram_mut(|echo: &mut EchoSender| echo.counter())
+        .unwrap_or_default();
     let reason = loop {
         tokio::select! {
             accepted = acceptor.accept() => match accepted {
@@ -218,7 +214,6 @@ async fn serve_connection(
             }
         }
     };
-    datagram_echo.abort();
     // The event subscriber knows best why QUIC closed the connection (an idle timeout looks like a
     // normal close from here); let it publish first.
     tokio::task::yield_now().await;
@@ -228,12 +223,10 @@ async fn serve_connection(
         Some(quic_reason) if !*stopped.borrow() => quic_reason,
         _ => reason,
     };
-    let datagrams = match datagrams.load(Ordering::Relaxed) {
-        0 => String::new(),
-        count => format!(" and {count} datagram(s)"),
-    };
+    let datagrams = datagram_echo.counts();
+    let datagram_text = datagram_text(&datagrams);
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let bytes_echoed = echoed.load(Ordering::Relaxed);
+    let bytes_echoed = echoed.load(Ordering::Relaxed) + datagrams.echoed_bytes;
     // The whole server's, not this connection's: its CPU since it started and its memory now.
     let cpu = usage::Cpu::now();
     let (server_cpu_user_s, server_cpu_system_s) =
@@ -241,8 +234,10 @@ async fn serve_connection(
     let server_rss_bytes = usage::resident_bytes().unwrap_or(0);
     info!(
         conn = id, %remote, duration_ms, bytes_echoed, streams = stream_count, %reason,
+        datagrams_echoed = datagrams.echoed,
+        datagrams_not_echoed = datagrams.not_echoed(),
         server_cpu_user_s, server_cpu_system_s, server_rss_bytes,
-        "connection {id} from {remote} closed after {}: {bytes_echoed} bytes echoed on {stream_count} stream(s){datagrams}; {reason}; server CPU {server_cpu_user_s:.3} s user / {server_cpu_system_s:.3} s system so far, RSS {:.1} MiB",
+        "connection {id} from {remote} closed after {}: {bytes_echoed} bytes echoed on {stream_count} stream(s){datagram_text}; {reason}; server CPU {server_cpu_user_s:.3} s user / {server_cpu_system_s:.3} s system so far, RSS {:.1} MiB",
         humantime::format_duration(round_to_millis(started.elapsed())),
         server_rss_bytes as f64 / 1048576.0,
     );
@@ -333,28 +328,16 @@ async fn echo_stream(
     }
 }
 
-/// Echoes QUIC DATAGRAM frames (RFC 9221) for as long as the connection lives. A client that did
-/// not negotiate datagrams sends none, so this just waits.
-async fn echo_datagrams(handle: Handle, echoed: Arc<AtomicU64>, count: Arc<AtomicU64>) {
-    loop {
-        let received = futures::future::poll_fn(|cx| {
-            match handle
-                .datagram_mut(|receiver: &mut datagram::Receiver| receiver.poll_recv_datagram(cx))
-            {
-                Ok(poll) => poll.map(|result| result.ok()),
-                Err(_) => Poll::Ready(None),
-            }
-        })
-        .await;
-        let Some(datagram) = received else { return };
-        let len = datagram.len() as u64;
-        // A full send queue drops the oldest datagram: loss, which is what datagrams may do.
-        let sent = handle
-            .datagram_mut(|sender: &mut datagram::Sender| sender.send_datagram_forced(datagram));
-        if matches!(sent, Ok(Ok(_))) {
-            echoed.fetch_add(len, Ordering::Relaxed);
-            count.fetch_add(1, Ordering::Relaxed);
-        }
+/// The close line's words for the DATAGRAM echo: nothing for a connection that sent none.
+fn datagram_text(counts: &EchoCounts) -> String {
+    match (counts.echoed, counts.not_echoed()) {
+        (0, 0) => String::new(),
+        (echoed, 0) => format!(" and {echoed} datagram(s)"),
+        (echoed, dropped) => format!(
+            " and {echoed} datagram(s) ({dropped} not echoed: {} with the queue full, {} too \
+             large for the path back, {} still queued at the close)",
+            counts.dropped_queue_full, counts.dropped_too_large, counts.left_at_close
+        ),
     }
 }
 

@@ -192,6 +192,21 @@ fn trim_float(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// A loss percentage as ping prints it: `0`, `100`, `7`, `0.44`, never a nonzero loss rounded
+/// down to `0` (which once read "0% loss" with 22 of 5000 datagrams missing).
+pub fn loss_percent(lost: u64, sent: u64) -> String {
+    if lost == 0 || sent == 0 {
+        return "0".to_string();
+    }
+    let percent = lost as f64 * 100.0 / sent as f64;
+    let text = match percent {
+        p if p >= 10.0 => format!("{p:.1}"),
+        p if p >= 0.01 => format!("{p:.2}"),
+        _ => return "<0.01".to_string(),
+    };
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// A duration in milliseconds with three decimals, as ping prints round-trip times.
 pub fn millis(duration: Duration) -> String {
     format!("{:.3}", duration.as_secs_f64() * 1000.0)
@@ -211,6 +226,22 @@ mod tests {
         assert!("12XB".parse::<ByteSize>().is_err());
         assert!("-5".parse::<ByteSize>().is_err());
         assert!("99999999999999999999GiB".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn loss_and_rates_read_as_people_write_them() {
+        assert_eq!(loss_percent(0, 5000), "0");
+        assert_eq!(loss_percent(22, 5000), "0.44");
+        assert_eq!(loss_percent(1, 100_000), "<0.01");
+        assert_eq!(loss_percent(35, 500), "7");
+        assert_eq!(loss_percent(1, 3), "33.3");
+        assert_eq!(loss_percent(2, 2), "100");
+        assert_eq!(
+            bit_rate(1_000_000_000, Duration::from_secs(1)),
+            "8.000 Gbit/s"
+        );
+        assert_eq!(bit_rate(4_768_750, Duration::from_secs(1)), "38.15 Mbit/s");
+        assert_eq!(bit_rate(64_000, Duration::from_secs(1)), "512.0 kbit/s");
     }
 
     #[test]

@@ -446,9 +446,10 @@ fn print_summary(
     output.summary(
         || {
             let mut text = format!(
-                "\n--- {remote} qecho datagram statistics ---\n{} sent, {} received, {} corrupted, {} late, {loss:.0}% loss, time {}ms\n\
+                "\n--- {remote} qecho datagram statistics ---\n{} sent, {} received, {} corrupted, {} late, {}% loss, time {}ms\n\
                  {} out of order, {} duplicates, jitter {:.3} ms",
-                tally.sent, tally.received, tally.corrupted, tally.late, elapsed.as_millis(),
+                tally.sent, tally.received, tally.corrupted, tally.late,
+                crate::units::loss_percent(lost, tally.sent), elapsed.as_millis(),
                 tally.out_of_order, tally.duplicates, tally.jitter_ms
             );
             if lost > 0 {

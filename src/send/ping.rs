@@ -115,11 +115,11 @@ impl Tally {
 
     fn counts_text(&self) -> String {
         format!(
-            "{} sent, {} received, {} corrupted, {:.0}% loss",
+            "{} sent, {} received, {} corrupted, {}% loss",
             self.sent,
             self.received,
             self.corrupted,
-            self.loss_percent()
+            crate::units::loss_percent(self.lost(), self.sent)
         )
     }
 

@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tracing::{debug, info};
 
+mod stats;
+
+use stats::ms;
+pub use stats::{ConnectionStats, HandshakeVerdict, wait_for};
+
 /// s2n-quic speaks QUIC version 1 (RFC 9000) only, so every connection that completes uses it.
 const QUIC_VERSION: &str = "QUIC v1";
 
@@ -155,123 +160,6 @@ impl CloseReasons {
             reasons.insert(id, reason);
         }
     }
-}
-
-/// Everything learned about one connection; `Clone` so that `send --stats` can take a copy.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionStats {
-    started: Option<Instant>,
-    pub remote: Option<SocketAddr>,
-    pub alpn: Option<String>,
-    pub server_name: Option<String>,
-    pub cipher_suite: Option<String>,
-    pub key_exchange_group: Option<String>,
-    /// On a server, the ALPNs the client's hello offered (`None` if unread or malformed).
-    pub offered_alpns: Option<Vec<String>>,
-    pub handshake: Option<Duration>,
-    pub packets_sent: u64,
-    pub packets_received: u64,
-    /// Lost packets that carried data or acknowledgements: the path's loss.
-    pub packets_lost: u64,
-    /// Lost path MTU probes, kept apart: a probe larger than the path carries is expected to be
-    /// lost (that is how the largest packet size is found), and is no sign of loss on the path.
-    pub mtu_probes_lost: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub smoothed_rtt: Duration,
-    pub min_rtt: Duration,
-    pub rtt_variance: Duration,
-    pub congestion_window: u32,
-    pub pto_count: u32,
-    /// The largest QUIC datagram path MTU discovery has found the path to carry (UDP payload,
-    /// without the IP and UDP headers); 0 before the first update.
-    pub path_mtu: u16,
-    /// The congestion controller this end runs, and how often BBR changed state (an event only
-    /// BBR has: the sign that it is at work).
-    pub congestion_controller: &'static str,
-    pub bbr_state_changes: u32,
-    /// The signature the handshake's CertificateVerify carried; none in a resumed handshake,
-    /// which proves who the server is with the ticket's key instead of its certificate.
-    pub signature_scheme: Option<String>,
-    /// Known once the handshake is complete.
-    pub resumed: Option<bool>,
-    /// Settles when the handshake is confirmed or the connection closes first.
-    pub verdict: Arc<HandshakeVerdict>,
-}
-
-/// Whether the peer accepted the handshake: confirmed (a client receives HANDSHAKE_DONE only once
-/// the server has accepted it, client certificate included), or closed before that. Set once by
-/// the subscriber; awaited by whoever needs to know.
-#[derive(Debug, Default)]
-pub struct HandshakeVerdict {
-    outcome: Mutex<Option<Result<(), ConnectionError>>>,
-    settled: tokio::sync::Notify,
-}
-
-impl HandshakeVerdict {
-    fn settle(&self, outcome: Result<(), ConnectionError>) {
-        if let Ok(mut slot) = self.outcome.lock() {
-            slot.get_or_insert(outcome);
-        }
-        self.settled.notify_waiters();
-    }
-
-    /// Waits for the verdict: `Ok` once confirmed, or the error that closed the connection.
-    pub async fn wait(&self) -> Result<(), ConnectionError> {
-        wait_for(&self.settled, || {
-            self.outcome.lock().ok().and_then(|slot| *slot)
-        })
-        .await
-    }
-}
-
-/// Waits until `check` finds something, checking again each time `changed` is notified (with
-/// `notify_waiters`, which wakes only those already waiting: so the waiter is registered before
-/// each check, and a change in between is not missed).
-pub async fn wait_for<T>(changed: &Notify, check: impl Fn() -> Option<T>) -> T {
-    loop {
-        let notified = changed.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if let Some(found) = check() {
-            return found;
-        }
-        notified.await;
-    }
-}
-
-impl ConnectionStats {
-    /// "srtt 0.312 ms, min rtt 0.101 ms, rttvar 0.080 ms, packets sent 40 / received 38 / lost 0,
-    /// cwnd 12000 bytes, bytes sent 4800 / received 4600, path MTU 1452 bytes", with "MTU probes
-    /// lost N" after the loss when there were some.
-    pub fn summary(&self) -> String {
-        format!(
-            "srtt {:.3} ms, min rtt {:.3} ms, rttvar {:.3} ms, packets sent {} / received {} / lost {}{}, \
-             cwnd {} bytes, bytes sent {} / received {}, path MTU {} bytes, {}",
-            ms(self.smoothed_rtt),
-            ms(self.min_rtt),
-            ms(self.rtt_variance),
-            self.packets_sent,
-            self.packets_received,
-            self.packets_lost,
-            match self.mtu_probes_lost {
-                0 => String::new(),
-                n => format!(", MTU probes lost {n}"),
-            },
-            self.congestion_window,
-            self.bytes_sent,
-            self.bytes_received,
-            self.path_mtu,
-            match (self.congestion_controller, self.bbr_state_changes) {
-                ("bbr", changes) => format!("cc bbr ({changes} state changes)"),
-                (cc, _) => format!("cc {cc}"),
-            }
-        )
-    }
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }
 
 /// Logs at info on a server and at debug on a client.
