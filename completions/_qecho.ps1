@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run an echo server: every stream a client opens is echoed back byte for byte')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Connect to an echo server, send a message every interval and check each echo')
             [CompletionResult]::new('gencert', 'gencert', [CompletionResultType]::ParameterValue, 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it')
+            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Check whether QUIC works to any QUIC server, and report what that server offers')
             [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL to standard output')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -152,6 +153,35 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'qecho;probe' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Read more targets from FILE, one per line (`-` for standard input); blank lines and lines starting with # are skipped')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Read more targets from FILE, one per line (`-` for standard input); blank lines and lines starting with # are skipped')
+            [CompletionResult]::new('--alpn', '--alpn', [CompletionResultType]::ParameterName, 'Application protocol (ALPN) to offer; repeat for several, in order of preference: h3 for HTTP/3 servers, doq for DNS over QUIC, qecho for `qecho serve`')
+            [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM): a CA, or the server''s own self-signed certificate such as `qecho gencert` writes. Without it, the system''s trusted roots are used')
+            [CompletionResult]::new('--pin', '--pin', [CompletionResultType]::ParameterName, 'Trust exactly the server certificate with this SHA-256 fingerprint, as `qecho serve` and `qecho gencert` print it, whatever its issuer, names or dates; any other is refused, and the error shows the fingerprint it had. With --ca, the certificate must also verify against it')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) to present when the server asks for one (mutual TLS, `qecho serve --client-ca`), such as `qecho gencert --sign-with CA_DIR --client` writes')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key of --cert (PEM)')
+            [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'How many targets to probe at once')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long each target may take, handshakes, resumption and MTU search together (humantime)')
+            [CompletionResult]::new('--max-mtu', '--max-mtu', [CompletionResultType]::ParameterName, 'The largest UDP payload path MTU discovery tries, in bytes (1200 to 9000): the probe reports the largest that got through')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)')
+            [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so')
+            [CompletionResult]::new('--long', '--long', [CompletionResultType]::ParameterName, 'One block per target even for several targets (instead of one line each)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per target, one per line, in the order given')
+            [CompletionResult]::new('--csv', '--csv', [CompletionResultType]::ParameterName, 'Comma-separated values: a header line, then one line per target')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Use IPv4 addresses only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Use IPv6 addresses only')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'qecho;relay' {
             [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)')
@@ -222,6 +252,7 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run an echo server: every stream a client opens is echoed back byte for byte')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Connect to an echo server, send a message every interval and check each echo')
             [CompletionResult]::new('gencert', 'gencert', [CompletionResultType]::ParameterValue, 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it')
+            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Check whether QUIC works to any QUIC server, and report what that server offers')
             [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL to standard output')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -237,6 +268,9 @@ Register-ArgumentCompleter -Native -CommandName 'qecho' -ScriptBlock {
             break
         }
         'qecho;help;gencert' {
+            break
+        }
+        'qecho;help;probe' {
             break
         }
         'qecho;help;relay' {

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand serve 'Run an echo server: every stream a client opens is echoed back byte for byte'
             cand send 'Connect to an echo server, send a message every interval and check each echo'
             cand gencert 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
+            cand probe 'Check whether QUIC works to any QUIC server, and report what that server offers'
             cand relay 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
             cand completions 'Print the shell completion script for SHELL to standard output'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -144,6 +145,34 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'qecho;probe'= {
+            cand -f 'Read more targets from FILE, one per line (`-` for standard input); blank lines and lines starting with # are skipped'
+            cand --file 'Read more targets from FILE, one per line (`-` for standard input); blank lines and lines starting with # are skipped'
+            cand --alpn 'Application protocol (ALPN) to offer; repeat for several, in order of preference: h3 for HTTP/3 servers, doq for DNS over QUIC, qecho for `qecho serve`'
+            cand --ca 'Trust this certificate (PEM): a CA, or the server''s own self-signed certificate such as `qecho gencert` writes. Without it, the system''s trusted roots are used'
+            cand --pin 'Trust exactly the server certificate with this SHA-256 fingerprint, as `qecho serve` and `qecho gencert` print it, whatever its issuer, names or dates; any other is refused, and the error shows the fingerprint it had. With --ca, the certificate must also verify against it'
+            cand --cert 'Client certificate (PEM) to present when the server asks for one (mutual TLS, `qecho serve --client-ca`), such as `qecho gencert --sign-with CA_DIR --client` writes'
+            cand --key 'Private key of --cert (PEM)'
+            cand --parallel 'How many targets to probe at once'
+            cand --timeout 'How long each target may take, handshakes, resumption and MTU search together (humantime)'
+            cand --max-mtu 'The largest UDP payload path MTU discovery tries, in bytes (1200 to 9000): the probe reports the largest that got through'
+            cand --log-format 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)'
+            cand -k 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
+            cand --insecure 'Do not verify the server''s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
+            cand --long 'One block per target even for several targets (instead of one line each)'
+            cand --json 'One JSON object per target, one per line, in the order given'
+            cand --csv 'Comma-separated values: a header line, then one line per target'
+            cand -4 'Use IPv4 addresses only'
+            cand -6 'Use IPv6 addresses only'
+            cand -v 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand --verbose 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+            cand -q 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand --quiet 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'qecho;relay'= {
             cand -l 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)'
             cand --listen 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)'
@@ -212,6 +241,7 @@ set edit:completion:arg-completer[qecho] = {|@words|
             cand serve 'Run an echo server: every stream a client opens is echoed back byte for byte'
             cand send 'Connect to an echo server, send a message every interval and check each echo'
             cand gencert 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
+            cand probe 'Check whether QUIC works to any QUIC server, and report what that server offers'
             cand relay 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
             cand completions 'Print the shell completion script for SHELL to standard output'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -223,6 +253,8 @@ set edit:completion:arg-completer[qecho] = {|@words|
         &'qecho;help;send'= {
         }
         &'qecho;help;gencert'= {
+        }
+        &'qecho;help;probe'= {
         }
         &'qecho;help;relay'= {
         }

@@ -34,6 +34,7 @@ complete -c qecho -n "__fish_qecho_needs_command" -f -a "generate-docs" -d 'Writ
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "gencert" -d 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
+complete -c qecho -n "__fish_qecho_needs_command" -f -a "probe" -d 'Check whether QUIC works to any QUIC server, and report what that server offers'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "relay" -d 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
 complete -c qecho -n "__fish_qecho_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -117,6 +118,27 @@ complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s v -l verbose -d 
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qecho -n "__fish_qecho_using_subcommand gencert" -s V -l version -d 'Print version'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -s f -l file -d 'Read more targets from FILE, one per line (`-` for standard input); blank lines and lines starting with # are skipped' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l alpn -d 'Application protocol (ALPN) to offer; repeat for several, in order of preference: h3 for HTTP/3 servers, doq for DNS over QUIC, qecho for `qecho serve`' -r
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l ca -d 'Trust this certificate (PEM): a CA, or the server\'s own self-signed certificate such as `qecho gencert` writes. Without it, the system\'s trusted roots are used' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l pin -d 'Trust exactly the server certificate with this SHA-256 fingerprint, as `qecho serve` and `qecho gencert` print it, whatever its issuer, names or dates; any other is refused, and the error shows the fingerprint it had. With --ca, the certificate must also verify against it' -r
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l cert -d 'Client certificate (PEM) to present when the server asks for one (mutual TLS, `qecho serve --client-ca`), such as `qecho gencert --sign-with CA_DIR --client` writes' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l key -d 'Private key of --cert (PEM)' -r -F
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l parallel -d 'How many targets to probe at once' -r
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l timeout -d 'How long each target may take, handshakes, resumption and MTU search together (humantime)' -r
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l max-mtu -d 'The largest UDP payload path MTU discovery tries, in bytes (1200 to 9000): the probe reports the largest that got through' -r
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l log-format -d 'Format of the log lines on standard error: text, or json (one object per line, with the fields as fields)' -r -f -a "text\t'For people: one line per event, coloured on a terminal'
+json\t'For log shippers: one JSON object per line, with timestamp, level, message and fields'"
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -s k -l insecure -d 'Do not verify the server\'s certificate at all (like curl -k). Anyone on the path can then impersonate the server; a warning says so'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l long -d 'One block per target even for several targets (instead of one line each)'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l json -d 'One JSON object per target, one per line, in the order given'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -l csv -d 'Comma-separated values: a header line, then one line per target'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -s 4 -d 'Use IPv4 addresses only'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -s 6 -d 'Use IPv6 addresses only'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -s v -l verbose -d 'Log more: -v adds debug detail (per stream), -vv traces everything. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c qecho -n "__fish_qecho_using_subcommand probe" -s V -l version -d 'Print version'
 complete -c qecho -n "__fish_qecho_using_subcommand relay" -s l -l listen -d 'Address to listen on for clients (IP:PORT; port 0 picks a free port, which the "listening on" line reports)' -r
 complete -c qecho -n "__fish_qecho_using_subcommand relay" -s t -l to -d 'The server to relay to (HOST:PORT), such as `qecho serve` on its default address' -r -f -a "(__fish_print_hostnames)"
 complete -c qecho -n "__fish_qecho_using_subcommand relay" -l seed -d 'Seed for the random choices (loss, jitter, duplication, corruption), so that a run can be repeated: the same seed makes the same choices for the same sequence of datagrams [default: a fresh seed, printed on the listening line]' -r
@@ -168,10 +190,11 @@ complete -c qecho -n "__fish_qecho_using_subcommand completions" -s v -l verbose
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s q -l quiet -d 'Log less: -q shows only warnings, -qq only errors. RUST_LOG overrides'
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qecho -n "__fish_qecho_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "generate-docs" -d 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "gencert" -d 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "relay" -d 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
-complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert relay completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert probe relay completions help" -f -a "generate-docs" -d 'Write the man pages and completion scripts into man/ and completions/ (for maintainers)'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert probe relay completions help" -f -a "serve" -d 'Run an echo server: every stream a client opens is echoed back byte for byte'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert probe relay completions help" -f -a "send" -d 'Connect to an echo server, send a message every interval and check each echo'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert probe relay completions help" -f -a "gencert" -d 'Write a certificate and private key (PEM, ECDSA P-256): self-signed, a CA, or signed by it'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert probe relay completions help" -f -a "probe" -d 'Check whether QUIC works to any QUIC server, and report what that server offers'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert probe relay completions help" -f -a "relay" -d 'Relay UDP between clients and a server, making the path as bad as asked: loss, delay, jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT rebinding'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert probe relay completions help" -f -a "completions" -d 'Print the shell completion script for SHELL to standard output'
+complete -c qecho -n "__fish_qecho_using_subcommand help; and not __fish_seen_subcommand_from generate-docs serve send gencert probe relay completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

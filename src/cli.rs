@@ -119,6 +119,19 @@ pub enum Command {
     /// CA_DIR/ca.pem` trusts, or with --client for clients (mutual TLS), which `qecho serve
     /// --client-ca CA_DIR/ca.pem` requires and `qecho send --cert cert.pem --key key.pem` presents.
     Gencert(GencertArgs),
+    /// Check whether QUIC works to any QUIC server, and report what that server offers.
+    ///
+    /// For each target, one handshake (and a second, resumed one when the server sends a session
+    /// ticket), no echo needed: whether it is reachable and, if not, why (in the words of `qecho
+    /// send`); the address used, QUIC version, ALPN, handshake time, QUIC's RTT, whether the
+    /// server demanded a Retry, the handshake's bytes each way (the server's amplification factor,
+    /// flagged past 3x); the cipher suite, key exchange group and signature scheme; the
+    /// certificate chain (subject, issuer, names, expiry, key type, SHA-256 fingerprint) and
+    /// whether it verified; the server's transport parameters; session resumption; the largest
+    /// datagram that got through (path MTU discovery up to --max-mtu) and ECN. One target prints a
+    /// block; several print a line each, in the order given (--long for blocks), or with --json
+    /// an object per line, or --csv.
+    Probe(ProbeArgs),
     /// Relay UDP between clients and a server, making the path as bad as asked: loss, delay,
     /// jitter, reordering, duplication, corruption, a rate limit, a small MTU, outages, NAT
     /// rebinding.
@@ -176,6 +189,35 @@ pub struct AlpnArgs {
         ]
     )]
     pub protocols: Vec<String>,
+}
+
+/// Whom a client trusts, and who it is: shared by `send` and `probe`.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Trust this certificate (PEM): a CA, or the server's own self-signed certificate such as
+    /// `qecho gencert` writes. Without it, the system's trusted roots are used.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub ca: Option<PathBuf>,
+
+    /// Do not verify the server's certificate at all (like curl -k). Anyone on the path can then
+    /// impersonate the server; a warning says so.
+    #[arg(short = 'k', long, conflicts_with = "ca")]
+    pub insecure: bool,
+
+    /// Trust exactly the server certificate with this SHA-256 fingerprint, as `qecho serve` and
+    /// `qecho gencert` print it, whatever its issuer, names or dates; any other is refused, and the
+    /// error shows the fingerprint it had. With --ca, the certificate must also verify against it.
+    #[arg(long, value_name = "sha256:HEX", conflicts_with = "insecure")]
+    pub pin: Option<crate::cert::Fingerprint>,
+
+    /// Client certificate (PEM) to present when the server asks for one (mutual TLS, `qecho serve
+    /// --client-ca`), such as `qecho gencert --sign-with CA_DIR --client` writes.
+    #[arg(long, value_name = "FILE", requires = "key", value_hint = ValueHint::FilePath)]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert", value_hint = ValueHint::FilePath)]
+    pub key: Option<PathBuf>,
 }
 
 /// QUIC's congestion controller, shared by `serve` and `send`.
@@ -322,30 +364,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "NAME")]
     pub server_name: Option<String>,
 
-    /// Trust this certificate (PEM): a CA, or the server's own self-signed certificate such as
-    /// `qecho gencert` writes. Without it, the system's trusted roots are used.
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
-    pub ca: Option<PathBuf>,
-
-    /// Do not verify the server's certificate at all (like curl -k). Anyone on the path can then
-    /// impersonate the server; a warning says so.
-    #[arg(short = 'k', long, conflicts_with = "ca")]
-    pub insecure: bool,
-
-    /// Trust exactly the server certificate with this SHA-256 fingerprint, as `qecho serve` and
-    /// `qecho gencert` print it, whatever its issuer, names or dates; any other is refused, and the
-    /// error shows the fingerprint it had. With --ca, the certificate must also verify against it.
-    #[arg(long, value_name = "sha256:HEX", conflicts_with = "insecure")]
-    pub pin: Option<crate::cert::Fingerprint>,
-
-    /// Client certificate (PEM) to present when the server asks for one (mutual TLS, `qecho serve
-    /// --client-ca`), such as `qecho gencert --sign-with CA_DIR --client` writes.
-    #[arg(long, value_name = "FILE", requires = "key", value_hint = ValueHint::FilePath)]
-    pub cert: Option<PathBuf>,
-
-    /// Private key of --cert (PEM).
-    #[arg(long, value_name = "FILE", requires = "cert", value_hint = ValueHint::FilePath)]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
 
     /// Append the TLS secrets of the connection to FILE in the NSS key log format, for Wireshark to
     /// decrypt a capture; SSLKEYLOGFILE does the same when --keylog is not given. For debugging
@@ -461,6 +481,60 @@ pub struct SendArgs {
     /// address of the right family, any port].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Servers to probe: HOST, HOST:PORT, [IPv6]:PORT or https://HOST[:PORT]/... (port 443 unless
+    /// given).
+    #[arg(value_name = "TARGET", value_hint = ValueHint::Hostname)]
+    pub targets: Vec<String>,
+
+    /// Read more targets from FILE, one per line (`-` for standard input); blank lines and lines
+    /// starting with # are skipped.
+    #[arg(short = 'f', long = "file", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: Option<PathBuf>,
+
+    /// Application protocol (ALPN) to offer; repeat for several, in order of preference: h3 for
+    /// HTTP/3 servers, doq for DNS over QUIC, qecho for `qecho serve`.
+    #[arg(long = "alpn", value_name = "PROTO", default_values_t = ["h3".to_string()])]
+    pub alpn: Vec<String>,
+
+    #[command(flatten)]
+    pub trust: TrustArgs,
+
+    /// How many targets to probe at once.
+    #[arg(long, value_name = "K", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub parallel: u64,
+
+    /// How long each target may take, handshakes, resumption and MTU search together (humantime).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// The largest UDP payload path MTU discovery tries, in bytes (1200 to 9000): the probe
+    /// reports the largest that got through.
+    #[arg(long, value_name = "BYTES", default_value_t = 1500, value_parser = clap::value_parser!(u16).range(1200..=9000))]
+    pub max_mtu: u16,
+
+    /// One block per target even for several targets (instead of one line each).
+    #[arg(long, conflicts_with_all = ["json", "csv"])]
+    pub long: bool,
+
+    /// One JSON object per target, one per line, in the order given.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Comma-separated values: a header line, then one line per target.
+    #[arg(long)]
+    pub csv: bool,
+
+    /// Use IPv4 addresses only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Use IPv6 addresses only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
 }
 
 /// The impairments of `qecho relay`, for one direction or both.
@@ -817,6 +891,39 @@ pub const PAGES: &[Page] = &[
         ],
         exit_status: SUCCESS_OR_ERROR,
         environment: &[],
+    },
+    Page {
+        name: "probe",
+        examples: &[
+            (
+                "qecho probe cloudflare-quic.com",
+                "Does HTTP/3's QUIC work to that site from here, and what does its server offer?",
+            ),
+            (
+                "qecho probe -f sites.txt --parallel 16 --csv > sites.csv",
+                "Many servers at once, one line each, in the order of the file.",
+            ),
+            (
+                "qecho probe 127.0.0.1:9999 --alpn qecho -k",
+                "A `qecho serve` with its ephemeral certificate.",
+            ),
+            (
+                "qecho probe dns.adguard-dns.com:853 --alpn doq --json",
+                "A DNS-over-QUIC resolver, as JSON.",
+            ),
+        ],
+        exit_status: &[
+            ("0", "Every target reachable."),
+            (
+                "1",
+                "At least one target was not reachable; its line says why.",
+            ),
+            (
+                "2",
+                "Bad usage or bad input; the message on standard error says what to fix.",
+            ),
+        ],
+        environment: &[RUST_LOG, NO_COLOR],
     },
     Page {
         name: "relay",

@@ -22,6 +22,8 @@ pub enum Mtu {
     /// 2197 -> 3533 handshakes/s, 3 runs each; the client alone: +10% to +35%). A client's limit
     /// caps the server's probing too, through its max_udp_payload_size transport parameter.
     Ethernet,
+    /// Up to this many bytes: `probe --max-mtu`.
+    AtMost(u16),
 }
 
 impl Mtu {
@@ -29,6 +31,7 @@ impl Mtu {
         match self {
             Mtu::Jumbo => 9000,
             Mtu::Ethernet => 1500,
+            Mtu::AtMost(max) => max,
         }
     }
 }

@@ -13,6 +13,7 @@ mod explain;
 mod gencert;
 mod limits;
 mod logging;
+mod probe;
 mod relay;
 mod send;
 mod serve;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Send(args) => send::run(args, cli.log.quiet > 0).await,
+            cli::Command::Probe(args) => probe::run(args).await,
             cli::Command::Relay(args) => relay::run(args, cli.log.verbose > 0).await,
             cli::Command::Gencert(args) => gencert::run(args),
             cli::Command::Completions(args) => docs::print_completions(args.shell),

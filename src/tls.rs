@@ -59,6 +59,7 @@ pub fn check_alpns(protocols: &[String]) -> Result<()> {
 }
 
 /// A trusted certificate file from the command line: `send --ca`, `serve --client-ca`.
+#[derive(Clone)]
 pub struct CaFile {
     pub path: PathBuf,
     pub pem: String,
@@ -207,6 +208,7 @@ impl s2n_tls::callbacks::VerifyHostNameCallback for AnyName {
 }
 
 /// How the client decides whether to trust the server's certificate.
+#[derive(Clone)]
 pub enum Trust {
     /// The system's trusted roots.
     System,
@@ -238,6 +240,7 @@ impl Trust {
 }
 
 /// `send --cert/--key`: the certificate the client presents when a server asks for one.
+#[derive(Clone)]
 pub struct ClientCert {
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
@@ -295,6 +298,24 @@ impl ClientTls {
         };
         tls.provider()?;
         Ok(tls)
+    }
+
+    /// The same client for handshakes of their own (`probe`'s targets, each watched apart): the
+    /// same protocols and client certificate, a view of the server of its own, no key log, and
+    /// `tickets` to keep; with `insecure`, no verification at all (to describe a server whose
+    /// certificate was refused).
+    pub fn independent(&self, insecure: bool, tickets: Option<ClientTickets>) -> Self {
+        Self {
+            trust: match insecure {
+                true => Trust::Insecure,
+                false => self.trust.clone(),
+            },
+            protocols: self.protocols.clone(),
+            client_cert: self.client_cert.clone(),
+            keylog: None,
+            seen: watch::Observed::default(),
+            tickets,
+        }
     }
 
     /// What the latest handshake showed of the server: its certificate, and whether it asked for

@@ -258,9 +258,7 @@ fn serve_counts_the_echoes_it_drops() {
         .wait_for("closed after", common::DEADLINE)
         .unwrap_or_default();
     let closed: serde_json::Value = serde_json::from_str(&closed).unwrap_or_default();
-    let dropped = closed["datagrams_not_echoed"]
-        .as_u64()
-        .unwrap_or(0);
+    let dropped = closed["datagrams_not_echoed"].as_u64().unwrap_or(0);
     let echoed = closed["datagrams_echoed"].as_u64().unwrap_or(0);
     assert!(dropped > 500, "{closed}");
     assert_eq!(

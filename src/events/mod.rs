@@ -11,7 +11,6 @@
 
 use crate::cli::CongestionControl;
 use crate::{client_hello, explain};
-use s2n_quic::connection::Error as ConnectionError;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -23,7 +22,7 @@ use tracing::{debug, info};
 mod stats;
 
 use stats::ms;
-pub use stats::{ConnectionStats, HandshakeVerdict, wait_for};
+pub use stats::{ConnectionStats, wait_for};
 
 /// s2n-quic speaks QUIC version 1 (RFC 9000) only, so every connection that completes uses it.
 const QUIC_VERSION: &str = "QUIC v1";
@@ -284,6 +283,7 @@ impl Subscriber for ConnectionEvents {
             .map(|started| started.elapsed())
             .unwrap_or_default();
         stats.handshake = Some(took);
+        stats.handshake_bytes = Some((stats.bytes_sent, stats.bytes_received));
     }
 
     /// The handshake's log line, here rather than at its completion: s2n-quic-tls completes the
@@ -429,6 +429,7 @@ impl Subscriber for ConnectionEvents {
         event: &events::MtuUpdated,
     ) {
         stats.path_mtu = event.mtu;
+        stats.mtu_search_complete |= event.search_complete;
         debug!(
             conn = meta.id,
             "connection {}: path MTU {} bytes{}",
@@ -440,6 +441,23 @@ impl Subscriber for ConnectionEvents {
                 ""
             }
         );
+    }
+
+    fn on_ecn_state_changed(
+        &mut self,
+        stats: &mut ConnectionStats,
+        meta: &ConnectionMeta,
+        event: &events::EcnStateChanged,
+    ) {
+        let state = match event.state {
+            events::EcnState::Testing { .. } => "testing",
+            events::EcnState::Unknown { .. } => "unknown",
+            events::EcnState::Failed { .. } => "failed",
+            events::EcnState::Capable { .. } => "capable",
+            _ => "unknown",
+        };
+        stats.ecn = Some(state);
+        debug!(conn = meta.id, "connection {}: ECN {state}", meta.id);
     }
 
     fn on_recovery_metrics(

@@ -2,7 +2,6 @@
 //! for whoever asks (`send --stats`, `serve`'s close line, `probe`): QUIC's figures and the facts
 //! of the handshake, and the verdict on it that `send` waits for.
 
-use super::canonical;
 use s2n_quic::connection::Error as ConnectionError;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -47,6 +46,14 @@ pub struct ConnectionStats {
     pub signature_scheme: Option<String>,
     /// Known once the handshake is complete.
     pub resumed: Option<bool>,
+    /// Bytes (sent, received) in QUIC packets when the handshake completed: the handshake's
+    /// cost, and a server's amplification factor.
+    pub handshake_bytes: Option<(u64, u64)>,
+    /// Path MTU discovery has found the largest size it will (up to the endpoint's maximum).
+    pub mtu_search_complete: bool,
+    /// The ECN state of the active path (RFC 9000, section 13.4): "testing", "unknown",
+    /// "failed" or "capable".
+    pub ecn: Option<&'static str>,
     /// Settles when the handshake is confirmed or the connection closes first.
     pub verdict: Arc<HandshakeVerdict>,
 }
@@ -125,4 +132,3 @@ impl ConnectionStats {
 pub(super) fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
-

@@ -31,6 +31,8 @@ pub struct Target {
     /// `--bind`: the local address to send from.
     pub bind: Option<SocketAddr>,
     pub cc: CongestionControl,
+    /// The largest datagram path MTU discovery tries.
+    pub mtu: endpoint::Mtu,
 }
 
 impl Target {
@@ -83,6 +85,7 @@ impl Target {
             server_name: server_name.unwrap_or(&host).to_string(),
             bind,
             cc: CongestionControl::default(),
+            mtu: endpoint::Mtu::Jumbo,
         })
     }
 }
@@ -175,7 +178,7 @@ async fn attempt(
     tls: &ClientTls,
     timeout: Duration,
 ) -> Result<Session> {
-    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Jumbo, target.cc)?;
+    let client = endpoint::client(addr, target.bind, tls, target.mtu, target.cc)?;
     let (connection, handshake) = handshake(&client, addr, target, tls, timeout).await?;
     let alpn = connection
         .application_protocol()

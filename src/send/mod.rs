@@ -4,7 +4,7 @@
 //! `bulk` (as fast as the connection allows) and `datagram` (ping over unreliable DATAGRAM frames).
 
 mod bulk;
-mod connect;
+pub mod connect;
 mod connections;
 mod datagram;
 mod intervals;
@@ -143,10 +143,10 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
     let session_file = args.session.as_deref().map(SessionFile::new).transpose()?;
     let tickets = (args.resume || session_file.is_some()).then(ClientTickets::default);
     let tls = ClientTls::new(
-        args.ca.as_deref(),
-        args.insecure,
-        args.pin,
-        args.cert.as_deref().zip(args.key.as_deref()),
+        args.trust.ca.as_deref(),
+        args.trust.insecure,
+        args.trust.pin,
+        args.trust.cert.as_deref().zip(args.trust.key.as_deref()),
         args.keylog.as_deref(),
         args.alpn.protocols.clone(),
         tickets.clone(),
@@ -171,7 +171,7 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
         );
     }
     if let (Some(file), Some(tickets)) = (&session_file, &tickets)
-        && let Some(ticket) = file.load(&target.server_name, args.pin)
+        && let Some(ticket) = file.load(&target.server_name, args.trust.pin)
     {
         tickets.offer(ticket);
     }
@@ -209,7 +209,7 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
         }
     };
     if let (Some(file), Some(tickets)) = (&session_file, &tickets) {
-        save_session(file, tickets, &target.server_name, args.pin);
+        save_session(file, tickets, &target.server_name, args.trust.pin);
     }
     result
 }

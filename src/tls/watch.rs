@@ -38,20 +38,30 @@ use std::task::{Poll, Waker};
 const BAD_CERTIFICATE: u8 = 42;
 
 /// TLS 1.3 handshake message types (RFC 8446, section 4) that we read.
+const ENCRYPTED_EXTENSIONS: u8 = 8;
 const CERTIFICATE_REQUEST: u8 = 13;
 const CERTIFICATE: u8 = 11;
+
+/// The TLS extension that carries QUIC's transport parameters (RFC 9001, section 8.2).
+const QUIC_TRANSPORT_PARAMETERS: u16 = 0x39;
 
 /// How much of the server's handshake we buffer while waiting for its whole certificate message;
 /// real chains are a few kilobytes.
 const MAX_BUFFERED: usize = 1 << 20;
 
 /// What the client learned about the server in its latest handshake.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerSeen {
     /// Fingerprint of the certificate the server presented (the first of its chain).
     pub certificate: Option<Fingerprint>,
     /// The server asked for a client certificate (mutual TLS).
     pub asked_for_client_certificate: bool,
+    /// The whole chain as the server sent it, leaf first (DER), for `probe` to describe.
+    pub chain: Vec<Vec<u8>>,
+    /// The server's QUIC transport parameters as they came, in its EncryptedExtensions (the
+    /// extension's body, RFC 9000 section 18), for `probe` to decode: s2n-quic's event leaves
+    /// some out, initial_max_data among them.
+    pub transport_parameters: Option<Vec<u8>>,
 }
 
 /// Shared between `ClientTls` (which builds error messages from it) and the sessions that fill it.
@@ -62,7 +72,10 @@ pub struct Observed(Arc<Mutex<ServerSeen>>);
 
 impl Observed {
     pub fn get(&self) -> ServerSeen {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn update(&self, change: impl FnOnce(&mut ServerSeen)) {
@@ -329,11 +342,19 @@ impl ClientWatch {
                 break;
             };
             match self.buffer[0] {
+                ENCRYPTED_EXTENSIONS => {
+                    let parameters = extension(body, QUIC_TRANSPORT_PARAMETERS).map(<[u8]>::to_vec);
+                    self.seen
+                        .update(|seen| seen.transport_parameters = parameters);
+                }
                 CERTIFICATE_REQUEST => self
                     .seen
                     .update(|seen| seen.asked_for_client_certificate = true),
                 CERTIFICATE => {
-                    let leaf = leaf_certificate(body).map(Fingerprint::of_der);
+                    let chain = certificate_chain(body);
+                    let leaf = chain.first().map(|der| Fingerprint::of_der(der));
+                    let chain = chain.into_iter().map(<[u8]>::to_vec).collect();
+                    self.seen.update(|seen| seen.chain = chain);
                     self.on_certificate(leaf);
                     return self.refusal.is_none();
                 }
@@ -572,11 +593,46 @@ fn u24(bytes: &[u8]) -> usize {
 /// The first certificate (the server's own) of a TLS 1.3 Certificate message body: a request
 /// context (1-byte length), then the list (3-byte length) of entries, each a certificate (3-byte
 /// length) followed by its extensions.
-fn leaf_certificate(body: &[u8]) -> Option<&[u8]> {
-    let context_len = usize::from(*body.first()?);
-    let list = body.get(1 + context_len + 3..)?;
-    let len = u24(list.get(..3)?);
-    list.get(3..3 + len).filter(|der| !der.is_empty())
+/// The certificates (DER) of a Certificate message's body (RFC 8446, section 4.4.2), leaf
+/// first; as many as could be read.
+fn certificate_chain(body: &[u8]) -> Vec<&[u8]> {
+    let mut chain = Vec::new();
+    let Some(context_len) = body.first().map(|len| usize::from(*len)) else {
+        return chain;
+    };
+    let mut list = body.get(1 + context_len + 3..).unwrap_or_default();
+    // Each entry: a 3-byte length and the certificate, a 2-byte length and its extensions.
+    while let Some(len) = list.get(..3).map(u24) {
+        let Some(der) = list.get(3..3 + len).filter(|der| !der.is_empty()) else {
+            break;
+        };
+        chain.push(der);
+        let rest = &list[3 + len..];
+        let Some(extensions) = rest
+            .get(..2)
+            .map(|n| usize::from(u16::from_be_bytes([n[0], n[1]])))
+        else {
+            break;
+        };
+        list = rest.get(2 + extensions..).unwrap_or_default();
+    }
+    chain
+}
+
+/// The body of extension `wanted` in an EncryptedExtensions message's body (RFC 8446, 4.3.1).
+fn extension(body: &[u8], wanted: u16) -> Option<&[u8]> {
+    let total = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    let mut list = body.get(2..2 + total)?;
+    while list.len() >= 4 {
+        let kind = u16::from_be_bytes([list[0], list[1]]);
+        let len = usize::from(u16::from_be_bytes([list[2], list[3]]));
+        let data = list.get(4..4 + len)?;
+        if kind == wanted {
+            return Some(data);
+        }
+        list = &list[4 + len..];
+    }
+    None
 }
 
 #[cfg(test)]
@@ -614,6 +670,26 @@ mod tests {
             refusal: None,
             resuming: false,
         }
+    }
+
+    #[test]
+    fn reads_the_whole_chain_and_the_transport_parameters() {
+        let body = certificate_body(&[b"leaf", b"intermediate", b"root"]);
+        assert_eq!(
+            certificate_chain(&body),
+            vec![&b"leaf"[..], b"intermediate", b"root"]
+        );
+        assert!(certificate_chain(&[]).is_empty());
+        // EncryptedExtensions: ALPN (16), then quic_transport_parameters (0x39).
+        let extensions = [0, 16, 0, 3, 2, b'h', b'3', 0, 0x39, 0, 2, 0x08, 0x01];
+        let mut body = (extensions.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(&extensions);
+        assert_eq!(
+            extension(&body, QUIC_TRANSPORT_PARAMETERS),
+            Some(&[0x08, 0x01][..])
+        );
+        assert_eq!(extension(&body, 0x1234), None);
+        assert_eq!(extension(&body[..5], QUIC_TRANSPORT_PARAMETERS), None);
     }
 
     #[test]
