@@ -807,3 +807,24 @@ fn qecho_send_resumes_with_an_aioquic_server() {
     let stdout = assert_status(&out, 0);
     assert!(stdout.contains("(resumed; the full one took"), "{stdout}");
 }
+
+/// `qecho probe` against aioquic's server with HTTP/3's ALPN (probe's default), as set in the
+/// script (idle timeout 30 s, DATAGRAM frames up to 65536 bytes), and with Retry forced.
+#[test]
+fn qecho_probe_reads_an_aioquic_server() {
+    let server = AioquicServer::start(&["--alpn", "h3"]);
+    let (code, report) = common::probe_json(&[&server.target(), "-k"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["alpn"], "h3", "{report}");
+    assert_eq!(report["retry"], false, "{report}");
+    let tp = &report["transport_parameters"];
+    assert_eq!(tp["max_idle_timeout_ms"], 30000, "{tp}");
+    assert_eq!(tp["max_datagram_frame_size"], 65536, "{tp}");
+    assert_eq!(report["session_ticket"], true, "{report}");
+    assert_eq!(report["resumed"], true, "{report}");
+
+    let server = AioquicServer::start(&["--alpn", "h3", "--retry"]);
+    let (code, report) = common::probe_json(&[&server.target(), "-k"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["retry"], true, "{report}");
+}

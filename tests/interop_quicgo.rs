@@ -326,3 +326,20 @@ fn qecho_send_resumes_with_a_quicgo_server() {
     assert!(stdout.contains("(resumed; the full one took"), "{stdout}");
     assert!(stdout.contains("2 sent, 2 received"), "{stdout}");
 }
+
+/// `qecho probe` against the quic-go example's server, which runs quic-go 0.29's defaults: a
+/// 30 s idle timeout, 100 streams, 512 KiB stream and 768 KiB connection windows, and an
+/// RSA-1024 certificate.
+#[test]
+fn qecho_probe_reads_a_quicgo_server() {
+    let server = GoServer::start("quic-echo-example");
+    let (code, report) = common::probe_json(&[&server.addr, "-k", "--alpn", "quic-echo-example"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["alpn"], "quic-echo-example", "{report}");
+    let tp = &report["transport_parameters"];
+    assert_eq!(tp["max_idle_timeout_ms"], 30000, "{tp}");
+    assert_eq!(tp["initial_max_streams_bidi"], 100, "{tp}");
+    assert_eq!(tp["initial_max_stream_data_bidi_local"], 524288, "{tp}");
+    assert_eq!(tp["initial_max_data"], 786432, "{tp}");
+    assert_eq!(report["tls"]["chain"][0]["key"], "RSA 1024", "{report}");
+}

@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const ALPN: &str = "quic-example";
+/// The quinn server's streams and idle timeout.
+const QUINN_STREAMS: u32 = 64;
+const QUINN_IDLE_TIMEOUT_MS: u32 = 20_000;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
@@ -36,7 +39,13 @@ fn quinn_server() -> (tokio::runtime::Runtime, SocketAddr) {
         .expect("server certificate");
     tls.alpn_protocols = vec![ALPN.as_bytes().to_vec()];
     let crypto = QuicServerConfig::try_from(tls).expect("QUIC TLS config");
-    let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    // Set rather than left to quinn's defaults, so that `probe` can be checked against them.
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(QUINN_STREAMS.into())
+        .max_idle_timeout(Some(quinn::VarInt::from_u32(QUINN_IDLE_TIMEOUT_MS).into()));
+    config.transport_config(Arc::new(transport));
     let endpoint = runtime
         .block_on(async { quinn::Endpoint::server(config, ([127, 0, 0, 1], 0).into()) })
         .expect("quinn server");
@@ -371,4 +380,20 @@ fn qecho_send_resumes_with_a_quinn_server() {
     let stdout = assert_status(&out, 0);
     assert!(stdout.contains("(resumed; the full one took"), "{stdout}");
     assert!(stdout.contains("2 sent, 2 received"), "{stdout}");
+}
+
+/// `qecho probe` against the quinn server reports the settings it was given.
+#[test]
+fn qecho_probe_reads_a_quinn_server() {
+    let (_runtime, addr) = quinn_server();
+    let (code, report) = common::probe_json(&[&addr.to_string(), "-k", "--alpn", ALPN]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["alpn"], ALPN, "{report}");
+    let tp = &report["transport_parameters"];
+    assert_eq!(tp["initial_max_streams_bidi"], QUINN_STREAMS, "{tp}");
+    assert_eq!(tp["max_idle_timeout_ms"], QUINN_IDLE_TIMEOUT_MS, "{tp}");
+    assert_eq!(
+        report["tls"]["chain"][0]["names"][0], "localhost",
+        "{report}"
+    );
 }

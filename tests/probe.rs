@@ -6,24 +6,9 @@
 
 mod common;
 
-use common::{DEADLINE, Server, assert_error, assert_status, json_lines, qecho, run, text};
-use std::process::Output;
-
-fn probe(args: &[&str]) -> Output {
-    let mut command = qecho();
-    command.arg("probe").args(args);
-    run(command, DEADLINE)
-}
-
-/// `probe --json ARGS` of one target: its exit status and its object.
-fn probe_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = probe(&all);
-    let lines = json_lines(&text(&out.stdout));
-    assert_eq!(lines.len(), 1, "{}{}", text(&out.stdout), text(&out.stderr));
-    (out.status.code(), lines[0].clone())
-}
+use common::{
+    DEADLINE, Server, assert_error, assert_status, json_lines, probe, probe_json, qecho, run, text,
+};
 
 #[test]
 fn reports_exactly_what_qecho_serve_is_set_to() {

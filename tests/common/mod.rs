@@ -335,6 +335,23 @@ pub fn send(target: &str, args: &[&str]) -> Output {
     run(command, DEADLINE)
 }
 
+/// `qecho probe ARGS`, run to completion.
+pub fn probe(args: &[&str]) -> Output {
+    let mut command = qecho();
+    command.arg("probe").args(args);
+    run(command, DEADLINE)
+}
+
+/// `qecho probe --json ARGS` of one target: its exit status and its object.
+pub fn probe_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = probe(&all);
+    let lines = json_lines(&text(&out.stdout));
+    assert_eq!(lines.len(), 1, "{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code(), lines[0].clone())
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
