@@ -629,6 +629,17 @@ fn a_server_without_quic_v1_is_named_at_once() {
         3,
         "{stdout}"
     );
+    // probe says the same, in its report, well within its timeout.
+    let started = Instant::now();
+    let (code, report) = common::probe_json(&[&target, "-k", "--timeout", "10s"]);
+    assert_eq!(code, Some(1), "{report}");
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(error.contains("does not speak QUIC version 1"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
