@@ -604,7 +604,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__send)
-            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --pin --cert --key --keylog --alpn --stdin --streams --fin --datagram --connections --parallel --bytes --rate --duration --deadline --stats --json --cc --resume --session --bind --verbose --quiet --log-format --help --version"
+            opts="-i -c -m -s -W -k -w -4 -6 -v -q -h -V --interval --count --message --size --timeout --connect-timeout --server-name --ca --insecure --pin --cert --key --keylog --alpn --stdin --streams --fin --datagram --connections --parallel --bytes --rate --duration --deadline --stats --json --cc --qlog --resume --session --bind --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,6 +762,13 @@ _qecho() {
                     COMPREPLY=($(compgen -W "cubic bbr" -- "${cur}"))
                     return 0
                     ;;
+                --qlog)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
                 --session)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then
@@ -793,7 +800,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__serve)
-            opts="-l -v -q -h -V --listen --cert --key --client-ca --keylog --alpn --max-connections --retry-threshold --max-streams --idle-timeout --handshake-timeout --cc --ticket-key --no-session-tickets --verbose --quiet --log-format --help --version"
+            opts="-l -v -q -h -V --listen --cert --key --client-ca --keylog --alpn --max-connections --retry-threshold --max-streams --idle-timeout --handshake-timeout --cc --qlog --ticket-key --no-session-tickets --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -893,6 +900,13 @@ _qecho() {
                     ;;
                 --cc)
                     COMPREPLY=($(compgen -W "cubic bbr" -- "${cur}"))
+                    return 0
+                    ;;
+                --qlog)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
                     return 0
                     ;;
                 --ticket-key)

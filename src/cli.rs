@@ -220,6 +220,28 @@ pub struct TrustArgs {
     pub key: Option<PathBuf>,
 }
 
+/// qlog traces, shared by `serve` and `send`.
+#[derive(Debug, Args)]
+pub struct QlogArgs {
+    /// Write a qlog trace of every connection into DIR (created if missing): one JSON-SEQ file
+    /// per connection in qlog 0.3, named <odcid>_server.sqlog or <odcid>_client.sqlog by its
+    /// original destination connection ID, for qvis (https://qvis.quictools.info) to open. At
+    /// most 1000 traces are open at once; past that, new connections are not traced, with a
+    /// warning.
+    #[arg(long = "qlog", value_name = "DIR", env = "QLOGDIR", value_hint = ValueHint::DirPath)]
+    pub dir: Option<PathBuf>,
+}
+
+impl QlogArgs {
+    /// The directory, checked: one that cannot be created or written is an error at start.
+    pub fn open(&self) -> color_eyre::Result<Option<crate::events::QlogDir>> {
+        self.dir
+            .as_deref()
+            .map(crate::events::QlogDir::new)
+            .transpose()
+    }
+}
+
 /// QUIC's congestion controller, shared by `serve` and `send`.
 #[derive(Debug, Args)]
 pub struct CongestionArgs {
@@ -309,6 +331,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub congestion: CongestionArgs,
+
+    #[command(flatten)]
+    pub qlog: QlogArgs,
 
     /// Encrypt session tickets with the key in FILE (64 hex digits), so that several servers
     /// behind one address, or this one after a restart, resume each other's sessions. A missing
@@ -451,6 +476,9 @@ pub struct SendArgs {
 
     #[command(flatten)]
     pub congestion: CongestionArgs,
+
+    #[command(flatten)]
+    pub qlog: QlogArgs,
 
     /// Resume: keep the session ticket the server sends on a first connection, and offer it on
     /// the next, which then skips the certificate and its signature (TLS 1.3 resumption). In ping,

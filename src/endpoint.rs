@@ -2,7 +2,7 @@
 //! and the event subscriber. Both ends are built here so that they cannot drift apart.
 
 use crate::cli::CongestionControl;
-use crate::events::{CloseReasons, ConnectionEvents, VersionNegotiations};
+use crate::events::{CloseReasons, ConnectionEvents, QlogDir, VersionNegotiations};
 use crate::limits::{Admission, ServerLimits};
 use crate::tls::{ClientTls, ServerTls};
 use color_eyre::eyre::{Result, eyre};
@@ -173,10 +173,11 @@ pub fn server(
     limits: &ServerLimits,
     cc: CongestionControl,
     reasons: CloseReasons,
+    qlog: Option<&QlogDir>,
 ) -> Result<s2n_quic::Server> {
     let io = udp_io(listen, "listen on", Mtu::Jumbo)?;
     let builder = s2n_quic::Server::builder()
-        .with_tls(tls.provider()?)
+        .with_tls(tls.provider()?.with_book(qlog.map(QlogDir::book)))
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
         .with_datagram(crate::datagram_echo::EchoEndpoint)
         .map_err(|err| eyre!("cannot set up datagrams: {err}"))?
@@ -186,7 +187,9 @@ pub fn server(
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
         .with_endpoint_limits(Admission::new(*limits))
         .map_err(|err| eyre!("cannot set the admission limits: {err}"))?
-        .with_event(ConnectionEvents::server(reasons, tls.protocols.clone(), cc))
+        .with_event(
+            ConnectionEvents::server(reasons, tls.protocols.clone(), cc).with_qlog(qlog.cloned()),
+        )
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?;
     start_with_controller!(builder, cc)
         .map_err(|err| eyre!("cannot start the QUIC server on {listen}: {err}"))
@@ -207,11 +210,12 @@ pub fn client(
     tls: &ClientTls,
     mtu: Mtu,
     cc: CongestionControl,
+    qlog: Option<&QlogDir>,
 ) -> Result<Client> {
     let io = udp_io(client_address(remote, bind), "bind", mtu)?;
     let negotiations = VersionNegotiations::default();
     let builder = s2n_quic::Client::builder()
-        .with_tls(tls.provider()?)
+        .with_tls(tls.provider()?.with_book(qlog.map(QlogDir::book)))
         .map_err(|err| eyre!("cannot set up TLS: {err}"))?
         .with_datagram(datagrams(CLIENT_DATAGRAM_QUEUE)?)
         .map_err(|err| eyre!("cannot set up datagrams: {err}"))?
@@ -219,7 +223,7 @@ pub fn client(
         .map_err(|err| eyre!("cannot set up I/O: {err}"))?
         .with_limits(limits()?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
-        .with_event(ConnectionEvents::client(negotiations.clone(), cc))
+        .with_event(ConnectionEvents::client(negotiations.clone(), cc).with_qlog(qlog.cloned()))
         .map_err(|err| eyre!("cannot set up event logging: {err}"))?;
     let quic = start_with_controller!(builder, cc)
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))?;

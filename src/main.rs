@@ -20,6 +20,7 @@ mod serve;
 mod shutdown;
 mod stats;
 mod tls;
+mod transport_parameters;
 mod udp;
 mod units;
 mod usage;

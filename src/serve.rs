@@ -56,6 +56,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         &limits,
         args.congestion.controller,
         reasons.clone(),
+        args.qlog.open()?.as_ref(),
     )?;
     let local = server
         .local_addr()

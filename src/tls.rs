@@ -6,9 +6,11 @@
 //! (for `--pin`) and the client's (for the server's log), `keylog` writes secrets to a chosen file.
 
 mod keylog;
+mod parameters;
 mod tickets;
 mod watch;
 
+pub use parameters::{Key as ParameterKey, ParameterBook};
 pub use tickets::{ClientTickets, ServerTickets, SessionFile};
 pub use watch::{ClientIdentity, ServerSeen};
 

@@ -10,7 +10,9 @@
 //! `send --stats` reads the same per-connection figures through `query_event_context`.
 
 use crate::cli::CongestionControl;
+use crate::tls::ParameterKey;
 use crate::{client_hello, explain};
+use ::qlog::events::connectivity::ConnectionState;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -19,7 +21,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tracing::{debug, info};
 
+mod qlog;
 mod stats;
+
+pub use qlog::QlogDir;
 
 use stats::ms;
 pub use stats::{ConnectionStats, wait_for};
@@ -41,6 +46,8 @@ pub enum Role {
 pub struct ConnectionEvents {
     end: End,
     cc: CongestionControl,
+    /// `--qlog DIR`: a trace per connection.
+    qlog: Option<QlogDir>,
 }
 
 #[derive(Debug)]
@@ -101,14 +108,28 @@ impl ConnectionEvents {
             protocols,
             last_failure: None,
         });
-        Self { end, cc }
+        Self {
+            end,
+            cc,
+            qlog: None,
+        }
     }
 
     /// For `send`, which prints its own account; `negotiations` hears of servers that answer
     /// with a Version Negotiation packet.
     pub fn client(negotiations: VersionNegotiations, cc: CongestionControl) -> Self {
         let end = End::Client(negotiations);
-        Self { end, cc }
+        Self {
+            end,
+            cc,
+            qlog: None,
+        }
+    }
+
+    /// Traces every connection into `qlog` (`--qlog DIR`).
+    pub fn with_qlog(mut self, qlog: Option<QlogDir>) -> Self {
+        self.qlog = qlog;
+        self
     }
 
     fn role(&self) -> Role {
@@ -161,6 +182,15 @@ impl CloseReasons {
     }
 }
 
+/// Hands an event to the connection's qlog trace, if it has one.
+macro_rules! qlog_event {
+    ($stats:expr, |$trace:ident| $call:expr) => {
+        if let Some($trace) = &$stats.trace {
+            $call;
+        }
+    };
+}
+
 /// Logs at info on a server and at debug on a client.
 macro_rules! log {
     ($role:expr, $($arg:tt)+) => {
@@ -193,7 +223,98 @@ impl Subscriber for ConnectionEvents {
         _: &ConnectionMeta,
         event: &events::ConnectionStarted,
     ) {
-        stats.remote = Some(canonical(SocketAddr::from(&event.path.remote_addr)));
+        let remote = canonical(SocketAddr::from(&event.path.remote_addr));
+        stats.remote = Some(remote);
+        let Some(qlog) = &self.qlog else { return };
+        // The trace is named by the original destination connection ID: a client chose it as
+        // the server's first connection ID; a server learns it from its TLS watch.
+        let (odcid, local_parameters) = match self.end {
+            End::Client(_) => (Some(event.path.remote_cid.bytes.to_vec()), None),
+            End::Server(_) => match qlog.book().take(&ParameterKey::Client(remote)) {
+                Some(entry) => (entry.odcid, entry.local),
+                None => (None, None),
+            },
+        };
+        let Some(odcid) = odcid else { return };
+        stats.trace = qlog.open(&odcid, self.role() == Role::Server);
+        let local = canonical(SocketAddr::from(&event.path.local_addr));
+        qlog_event!(stats, |trace| trace.connection_started(
+            local,
+            remote,
+            &event.path
+        ));
+        if let Some(local_parameters) = local_parameters {
+            qlog_event!(stats, |trace| trace.parameters(true, &local_parameters));
+        }
+        stats.odcid = Some(odcid);
+    }
+
+    fn on_transport_parameters_received(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::TransportParametersReceived,
+    ) {
+        // A client's come complete from its TLS watch, with the handshake.
+        if let End::Server(_) = self.end {
+            qlog_event!(stats, |trace| trace
+                .remote_parameters(&event.transport_parameters));
+        }
+    }
+
+    fn on_frame_sent(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::FrameSent,
+    ) {
+        qlog_event!(stats, |trace| trace.frame_sent(&event.frame));
+    }
+
+    fn on_ack_range_sent(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::AckRangeSent,
+    ) {
+        qlog_event!(stats, |trace| trace.ack_range_sent(&event.ack_range));
+    }
+
+    fn on_frame_received(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::FrameReceived,
+    ) {
+        qlog_event!(stats, |trace| trace.frame_received(&event.frame));
+    }
+
+    fn on_ack_range_received(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::AckRangeReceived,
+    ) {
+        qlog_event!(stats, |trace| trace.ack_range_received(&event.ack_range));
+    }
+
+    fn on_pacing_rate_updated(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        event: &events::PacingRateUpdated,
+    ) {
+        qlog_event!(stats, |trace| trace.pacing_rate(event.bytes_per_second));
+    }
+
+    fn on_slow_start_exited(
+        &mut self,
+        stats: &mut ConnectionStats,
+        _: &ConnectionMeta,
+        _: &events::SlowStartExited,
+    ) {
+        qlog_event!(stats, |trace| trace
+            .congestion_state("congestion_avoidance".to_string()));
     }
 
     fn on_application_protocol_information(
@@ -238,10 +359,22 @@ impl Subscriber for ConnectionEvents {
     fn on_key_update(
         &mut self,
         stats: &mut ConnectionStats,
-        _: &ConnectionMeta,
+        meta: &ConnectionMeta,
         event: &events::KeyUpdate,
     ) {
         stats.cipher_suite = Some(format!("{:?}", event.cipher_suite));
+        // Generation 0 is the handshake's own 1-RTT keys; each later one is a key update, by
+        // either end (RFC 9001, section 6).
+        if let events::KeyType::OneRtt { generation, .. } = event.key_type
+            && generation > 0
+        {
+            stats.key_updates += 1;
+            debug!(
+                conn = meta.id,
+                generation, "connection {}: 1-RTT key update, generation {generation}", meta.id
+            );
+            qlog_event!(stats, |trace| trace.key_updated(generation));
+        }
     }
 
     fn on_signature_scheme(
@@ -264,6 +397,8 @@ impl Subscriber for ConnectionEvents {
             conn = meta.id,
             "connection {}: BBR state {:?}", meta.id, event.state
         );
+        qlog_event!(stats, |trace| trace
+            .congestion_state(format!("{:?}", event.state)));
     }
 
     fn on_handshake_status_updated(
@@ -274,9 +409,23 @@ impl Subscriber for ConnectionEvents {
     ) {
         if let events::HandshakeStatus::Confirmed { .. } = event.status {
             stats.verdict.settle(Ok(()));
+            qlog_event!(stats, |trace| trace
+                .state(ConnectionState::HandshakeConfirmed));
         }
         if !matches!(event.status, events::HandshakeStatus::Complete { .. }) {
             return;
+        }
+        qlog_event!(stats, |trace| trace
+            .state(ConnectionState::HandshakeCompleted));
+        // A client's watch has read both ends' transport parameters by now.
+        if let (End::Client(_), Some(qlog), Some(odcid)) = (&self.end, &self.qlog, &stats.odcid)
+            && let Some(entry) = qlog.book().take(&ParameterKey::Odcid(odcid.clone()))
+        {
+            for (local, bytes) in [(true, entry.local), (false, entry.remote)] {
+                if let Some(bytes) = bytes {
+                    qlog_event!(stats, |trace| trace.parameters(local, &bytes));
+                }
+            }
         }
         let took = stats
             .started
@@ -339,6 +488,9 @@ impl Subscriber for ConnectionEvents {
         let old_remote = canonical(SocketAddr::from(&event.previous.remote_addr));
         let new_remote = canonical(SocketAddr::from(&event.active.remote_addr));
         stats.remote = Some(new_remote);
+        qlog_event!(stats, |trace| trace.message(format!(
+            "path changed: remote {old_remote} -> {new_remote}, local {old_local} -> {new_local}"
+        )));
         // A change of address is news on either end.
         info!(
             conn = meta.id, %old_remote, %new_remote, %old_local, %new_local,
@@ -355,6 +507,8 @@ impl Subscriber for ConnectionEvents {
     ) {
         stats.packets_sent += 1;
         stats.bytes_sent += event.packet_len as u64;
+        qlog_event!(stats, |trace| trace
+            .packet_sent(&event.packet_header, event.packet_len as u16));
     }
 
     fn on_packet_received(
@@ -365,6 +519,8 @@ impl Subscriber for ConnectionEvents {
     ) {
         stats.packets_received += 1;
         stats.bytes_received += event.packet_len as u64;
+        qlog_event!(stats, |trace| trace
+            .packet_received(&event.packet_header, event.packet_len as u16));
         // Only as the first packet from the server: once it has answered otherwise, a Version
         // Negotiation packet is to be ignored (RFC 9000, section 6.2).
         if let (
@@ -397,6 +553,7 @@ impl Subscriber for ConnectionEvents {
         } else {
             stats.packets_lost += 1;
         }
+        qlog_event!(stats, |trace| trace.packet_lost(&event.packet_header));
         debug!(
             conn = meta.id,
             "connection {}: packet lost ({} bytes{})",
@@ -412,10 +569,11 @@ impl Subscriber for ConnectionEvents {
 
     fn on_packet_dropped(
         &mut self,
-        _: &mut ConnectionStats,
+        stats: &mut ConnectionStats,
         meta: &ConnectionMeta,
         event: &events::PacketDropped,
     ) {
+        qlog_event!(stats, |trace| trace.packet_dropped(&event.reason));
         debug!(
             conn = meta.id,
             "connection {}: packet dropped: {:?}", meta.id, event.reason
@@ -430,6 +588,8 @@ impl Subscriber for ConnectionEvents {
     ) {
         stats.path_mtu = event.mtu;
         stats.mtu_search_complete |= event.search_complete;
+        qlog_event!(stats, |trace| trace
+            .mtu_updated(event.mtu, event.search_complete));
         debug!(
             conn = meta.id,
             "connection {}: path MTU {} bytes{}",
@@ -477,6 +637,7 @@ impl Subscriber for ConnectionEvents {
         stats.min_rtt = event.min_rtt;
         stats.rtt_variance = event.rtt_variance;
         stats.congestion_window = event.congestion_window;
+        qlog_event!(stats, |trace| trace.metrics(event));
     }
 
     fn on_connection_closed(
@@ -492,6 +653,9 @@ impl Subscriber for ConnectionEvents {
             Role::Client => "the server",
         };
         let reason = explain::connection_closed(&event.error, peer);
+        qlog_event!(stats, |trace| trace
+            .closed(reason.clone(), explain::sent_by_peer(&event.error)));
+        stats.trace = None;
         let remote = stats
             .remote
             .map_or("?".to_string(), |addr| addr.to_string());

@@ -54,6 +54,12 @@ pub struct ConnectionStats {
     /// The ECN state of the active path (RFC 9000, section 13.4): "testing", "unknown",
     /// "failed" or "capable".
     pub ecn: Option<&'static str>,
+    /// 1-RTT key updates, by either end.
+    pub key_updates: u32,
+    /// The original destination connection ID, with `--qlog`.
+    pub odcid: Option<Vec<u8>>,
+    /// `--qlog`: the connection's trace.
+    pub(super) trace: Option<super::qlog::Trace>,
     /// Settles when the handshake is confirmed or the connection closes first.
     pub verdict: Arc<HandshakeVerdict>,
 }

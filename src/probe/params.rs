@@ -50,45 +50,33 @@ impl Default for TransportParameters {
     }
 }
 
-/// A QUIC variable-length integer (RFC 9000, section 16) from the front of `bytes`.
-fn varint(bytes: &mut &[u8]) -> Option<u64> {
-    let first = *bytes.first()?;
-    let len = 1usize << (first >> 6);
-    let raw = bytes.get(..len)?;
-    let mut value = u64::from(first & 0x3f);
-    for byte in &raw[1..] {
-        value = (value << 8) | u64::from(*byte);
-    }
-    *bytes = &bytes[len..];
-    Some(value)
-}
-
 impl TransportParameters {
     /// Decodes the extension's body; `None` if it is malformed.
-    pub fn decode(mut bytes: &[u8]) -> Option<Self> {
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        use crate::transport_parameters::{entries, id, number};
         let mut params = Self::default();
-        while !bytes.is_empty() {
-            let id = varint(&mut bytes)?;
-            let len = usize::try_from(varint(&mut bytes)?).ok()?;
-            let mut value = bytes.get(..len)?;
-            bytes = &bytes[len..];
-            let mut number = || varint(&mut value);
-            match id {
-                0x01 => params.max_idle_timeout = Duration::from_millis(number()?),
-                0x03 => params.max_udp_payload_size = number()?,
-                0x04 => params.initial_max_data = number()?,
-                0x05 => params.initial_max_stream_data_bidi_local = number()?,
-                0x06 => params.initial_max_stream_data_bidi_remote = number()?,
-                0x07 => params.initial_max_stream_data_uni = number()?,
-                0x08 => params.initial_max_streams_bidi = number()?,
-                0x09 => params.initial_max_streams_uni = number()?,
-                0x0a => params.ack_delay_exponent = number()?,
-                0x0b => params.max_ack_delay = Duration::from_millis(number()?),
-                0x0c => params.disable_active_migration = true,
-                0x0d => params.preferred_address = true,
-                0x0e => params.active_connection_id_limit = number()?,
-                0x10 => params.retry = true,
-                0x20 => params.max_datagram_frame_size = number()?,
+        for (kind, value) in entries(bytes)? {
+            let number = || number(value);
+            match kind {
+                id::MAX_IDLE_TIMEOUT => params.max_idle_timeout = Duration::from_millis(number()?),
+                id::MAX_UDP_PAYLOAD_SIZE => params.max_udp_payload_size = number()?,
+                id::INITIAL_MAX_DATA => params.initial_max_data = number()?,
+                id::INITIAL_MAX_STREAM_DATA_BIDI_LOCAL => {
+                    params.initial_max_stream_data_bidi_local = number()?
+                }
+                id::INITIAL_MAX_STREAM_DATA_BIDI_REMOTE => {
+                    params.initial_max_stream_data_bidi_remote = number()?
+                }
+                id::INITIAL_MAX_STREAM_DATA_UNI => params.initial_max_stream_data_uni = number()?,
+                id::INITIAL_MAX_STREAMS_BIDI => params.initial_max_streams_bidi = number()?,
+                id::INITIAL_MAX_STREAMS_UNI => params.initial_max_streams_uni = number()?,
+                id::ACK_DELAY_EXPONENT => params.ack_delay_exponent = number()?,
+                id::MAX_ACK_DELAY => params.max_ack_delay = Duration::from_millis(number()?),
+                id::DISABLE_ACTIVE_MIGRATION => params.disable_active_migration = true,
+                id::PREFERRED_ADDRESS => params.preferred_address = true,
+                id::ACTIVE_CONNECTION_ID_LIMIT => params.active_connection_id_limit = number()?,
+                id::RETRY_SOURCE_CONNECTION_ID => params.retry = true,
+                id::MAX_DATAGRAM_FRAME_SIZE => params.max_datagram_frame_size = number()?,
                 // Connection IDs, the reset token, grease and extensions: not reported.
                 _ => {}
             }

@@ -33,6 +33,8 @@ pub struct Target {
     pub cc: CongestionControl,
     /// The largest datagram path MTU discovery tries.
     pub mtu: endpoint::Mtu,
+    /// `--qlog DIR`: where each connection's trace goes.
+    pub qlog: Option<crate::events::QlogDir>,
 }
 
 impl Target {
@@ -86,6 +88,7 @@ impl Target {
             bind,
             cc: CongestionControl::default(),
             mtu: endpoint::Mtu::Jumbo,
+            qlog: None,
         })
     }
 }
@@ -178,7 +181,14 @@ async fn attempt(
     tls: &ClientTls,
     timeout: Duration,
 ) -> Result<Session> {
-    let client = endpoint::client(addr, target.bind, tls, target.mtu, target.cc)?;
+    let client = endpoint::client(
+        addr,
+        target.bind,
+        tls,
+        target.mtu,
+        target.cc,
+        target.qlog.as_ref(),
+    )?;
     let (connection, handshake) = handshake(&client, addr, target, tls, timeout).await?;
     let alpn = connection
         .application_protocol()

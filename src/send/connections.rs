@@ -46,7 +46,14 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let addr = target.addrs[0];
     // Short connections: probing for jumbo frames would only cost each of them packets.
-    let client = endpoint::client(addr, target.bind, tls, endpoint::Mtu::Ethernet, target.cc)?;
+    let client = endpoint::client(
+        addr,
+        target.bind,
+        tls,
+        endpoint::Mtu::Ethernet,
+        target.cc,
+        target.qlog.as_ref(),
+    )?;
     let outcomes = RefCell::new(Vec::with_capacity(options.connections as usize));
     let started = Instant::now();
     let connect_one = |n: u64| {

@@ -164,6 +164,7 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
     let mut target =
         connect::Target::resolve(addr, args.server_name.as_deref(), family, args.bind).await?;
     target.cc = args.congestion.controller;
+    target.qlog = args.qlog.open()?;
     if matches!(tls.trust, Trust::Insecure) {
         tracing::warn!(
             "--insecure: the server's certificate is not verified; anyone on the path could pose as {}",

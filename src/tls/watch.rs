@@ -21,6 +21,7 @@
 //! off, cannot read the chain either.
 
 use super::ClientTickets;
+use super::parameters::ParameterBook;
 use crate::cert::{self, Fingerprint};
 use crate::events::canonical;
 use bytes::Bytes;
@@ -98,6 +99,8 @@ pub struct Client {
     seen: Observed,
     /// Whether new sessions offer a ticket.
     tickets: Option<ClientTickets>,
+    /// With qlog traces: where each connection's transport parameters go.
+    book: Option<ParameterBook>,
 }
 
 impl Client {
@@ -112,7 +115,14 @@ impl Client {
             pin,
             seen,
             tickets,
+            book: None,
         }
+    }
+
+    /// Records each connection's transport parameters in `book` (qlog traces).
+    pub fn with_book(mut self, book: Option<ParameterBook>) -> Self {
+        self.book = book;
+        self
     }
 }
 
@@ -121,11 +131,23 @@ pub struct Server {
     inner: s2n_tls::Server,
     /// `--client-ca` as the user wrote it, when clients must present a certificate.
     client_ca: Option<String>,
+    /// With qlog traces: where each connection's transport parameters go.
+    book: Option<ParameterBook>,
 }
 
 impl Server {
     pub fn new(inner: s2n_tls::Server, client_ca: Option<String>) -> Self {
-        Self { inner, client_ca }
+        Self {
+            inner,
+            client_ca,
+            book: None,
+        }
+    }
+
+    /// Records each connection's transport parameters in `book` (qlog traces).
+    pub fn with_book(mut self, book: Option<ParameterBook>) -> Self {
+        self.book = book;
+        self
     }
 }
 
@@ -153,6 +175,10 @@ impl tls::Endpoint for Client {
     ) -> Self::Session {
         // Forget the previous handshake, so that an error never shows a stale certificate.
         self.seen.update(|seen| *seen = ServerSeen::default());
+        let book = self
+            .book
+            .clone()
+            .map(|book| (book, transport_parameters.encode_to_vec()));
         Session {
             inner: self
                 .inner
@@ -165,6 +191,7 @@ impl tls::Endpoint for Client {
                 certificate: None,
                 refusal: None,
                 resuming: self.tickets.as_ref().is_some_and(ClientTickets::offering),
+                book,
             }),
         }
     }
@@ -183,6 +210,9 @@ impl tls::Endpoint for Server {
         connection_info: tls::ConnectionInfo,
     ) -> Self::Session {
         let remote = canonical(connection_info.remote_address);
+        if let Some(book) = &self.book {
+            book.server_session(remote, transport_parameters.encode_to_vec());
+        }
         Session {
             inner: self
                 .inner
@@ -325,6 +355,8 @@ struct ClientWatch {
     /// A ticket is offered: a resumed handshake carries no certificate, and needs none, since
     /// the ticket came from a connection whose certificate was checked.
     resuming: bool,
+    /// With qlog traces: the book, and our own transport parameters for it.
+    book: Option<(ParameterBook, Vec<u8>)>,
 }
 
 impl ClientWatch {
@@ -344,6 +376,9 @@ impl ClientWatch {
             match self.buffer[0] {
                 ENCRYPTED_EXTENSIONS => {
                     let parameters = extension(body, QUIC_TRANSPORT_PARAMETERS).map(<[u8]>::to_vec);
+                    if let (Some((book, local)), Some(remote)) = (&self.book, &parameters) {
+                        book.client_session(local.clone(), remote.clone());
+                    }
                     self.seen
                         .update(|seen| seen.transport_parameters = parameters);
                 }
@@ -669,6 +704,7 @@ mod tests {
             certificate: None,
             refusal: None,
             resuming: false,
+            book: None,
         }
     }
 
