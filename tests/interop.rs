@@ -839,3 +839,86 @@ fn qecho_probe_reads_an_aioquic_server() {
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["retry"], true, "{report}");
 }
+
+/// The same connection seen from both ends, by two stacks' own qlog writers: aioquic's client
+/// (its QuicFileLogger: one JSON file per connection, named by the ODCID) and `qecho serve
+/// --qlog`. They name the same ODCID and agree on the 1-RTT packets each sent the other.
+#[test]
+fn qecho_and_aioquic_qlog_traces_of_one_connection_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server_dir, client_dir) = (dir.path().join("server"), dir.path().join("client"));
+    std::fs::create_dir_all(&client_dir).unwrap();
+    let server = Server::start(&["--qlog", server_dir.to_str().unwrap()]);
+    let out = aioquic_client(
+        server.addr,
+        &[
+            "--alpn",
+            "quic-example",
+            "--count",
+            "4",
+            "--qlog",
+            client_dir.to_str().unwrap(),
+        ],
+    );
+    assert_client_ok(&out, "quic-example", 1, 4, 4 * 32);
+    assert!(server.log.wait_for("closed after", LOG_WAIT).is_some());
+    let only = |dir: &Path| {
+        let files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files[0].clone()
+    };
+    let (aioquic_file, qecho_file) = (only(&client_dir), only(&server_dir));
+    let aioquic: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&aioquic_file).unwrap()).unwrap();
+    assert_eq!(aioquic["qlog_version"], "0.3");
+    let odcid = aioquic["traces"][0]["common_fields"]["ODCID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let qecho_name = qecho_file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        qecho_name,
+        format!("{odcid}_server.sqlog"),
+        "the same ODCID"
+    );
+    let aioquic_events = aioquic["traces"][0]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let qecho_events: Vec<serde_json::Value> = std::fs::read_to_string(&qecho_file)
+        .unwrap()
+        .split('\u{1e}')
+        .skip(2) // before the first RS, and the header
+        .map(|record| serde_json::from_str(record.trim_end()).unwrap())
+        .collect();
+    // 1-RTT packets named `name`, but for those carrying a CONNECTION_CLOSE (s2n-quic sends its
+    // own without a packet_sent event; aioquic's trace ends before its close goes out).
+    let count = |events: &[serde_json::Value], name: &str| {
+        events
+            .iter()
+            .filter(|e| e["name"] == name && e["data"]["header"]["packet_type"] == "1RTT")
+            .filter(|e| {
+                !e["data"]["frames"].as_array().is_some_and(|frames| {
+                    frames.iter().any(|f| f["frame_type"] == "connection_close")
+                })
+            })
+            .count()
+    };
+    let aioquic_sent = count(&aioquic_events, "transport:packet_sent");
+    assert!(aioquic_sent >= 4, "{aioquic_sent}");
+    assert_eq!(
+        aioquic_sent,
+        count(&qecho_events, "transport:packet_received")
+    );
+    assert_eq!(
+        count(&qecho_events, "transport:packet_sent"),
+        count(&aioquic_events, "transport:packet_received")
+    );
+}

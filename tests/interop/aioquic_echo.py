@@ -177,6 +177,10 @@ async def run_client(args):
         idle_timeout=10.0,
         max_datagram_frame_size=65536 if args.datagrams else None,
     )
+    if args.qlog:
+        from aioquic.quic.logger import QuicFileLogger
+
+        configuration.quic_logger = QuicFileLogger(args.qlog)
     if args.ca:
         configuration.load_verify_locations(cafile=args.ca)
         configuration.verify_mode = ssl.CERT_REQUIRED
@@ -472,6 +476,7 @@ def main():
     client.add_argument("--datagrams", type=int, default=0, help="DATAGRAM frames to echo after the streams")
     client.add_argument("--uni", type=int, default=0, help="unidirectional streams to echo after the rest, at once")
     client.add_argument("--key-update", action="store_true", help="update the 1-RTT keys after the first echo")
+    client.add_argument("--qlog", help="write a qlog trace of each connection into this directory")
     client.add_argument("--resume", action="store_true", help="connect twice, the second time offering the first connection's session ticket")
 
     server = modes.add_parser("server")
