@@ -491,6 +491,20 @@ fn retry_and_key_updates_with_aioquic_both_ways() {
         "{}",
         server.log.text()
     );
+    // The peer's key update, at -v with its generation, and counted in the close line.
+    assert!(
+        server
+            .log
+            .wait_for("1-RTT key update, generation 1", LOG_WAIT)
+            .is_some(),
+        "{}",
+        server.log.text()
+    );
+    let closed = server
+        .log
+        .wait_for("; QUIC: srtt", LOG_WAIT)
+        .unwrap_or_default();
+    assert!(closed.contains("key updates 1"), "{closed}");
 
     let server = AioquicServer::start(&["--alpn", "quic-example", "--retry", "--key-update"]);
     let out = common::send(

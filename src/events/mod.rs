@@ -14,6 +14,7 @@ use crate::tls::ParameterKey;
 use crate::{client_hello, explain};
 use ::qlog::events::connectivity::ConnectionState;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
+use s2n_quic_core::recovery::DEFAULT_INITIAL_RTT;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -488,6 +489,7 @@ impl Subscriber for ConnectionEvents {
         let old_remote = canonical(SocketAddr::from(&event.previous.remote_addr));
         let new_remote = canonical(SocketAddr::from(&event.active.remote_addr));
         stats.remote = Some(new_remote);
+        stats.path_changes += 1;
         qlog_event!(stats, |trace| trace.message(format!(
             "path changed: remote {old_remote} -> {new_remote}, local {old_local} -> {new_local}"
         )));
@@ -633,9 +635,20 @@ impl Subscriber for ConnectionEvents {
             );
         }
         stats.pto_count = event.pto_count;
-        stats.smoothed_rtt = event.smoothed_rtt;
-        stats.min_rtt = event.min_rtt;
-        stats.rtt_variance = event.rtt_variance;
+        // A path with no RTT sample yet reports s2n-quic's starting estimate (333 ms, RFC 9002's
+        // kInitialRtt): after a migration the new path does, and it is no measurement. The
+        // figures then stay those of the last path measured, and the summary says so.
+        let sampled = event.min_rtt != DEFAULT_INITIAL_RTT;
+        stats.current_path_sampled = sampled;
+        if sampled {
+            stats.smoothed_rtt = event.smoothed_rtt;
+            stats.rtt_variance = event.rtt_variance;
+            // The whole connection's minimum, over every path.
+            stats.min_rtt = match stats.min_rtt {
+                Duration::ZERO => event.min_rtt,
+                min => min.min(event.min_rtt),
+            };
+        }
         stats.congestion_window = event.congestion_window;
         qlog_event!(stats, |trace| trace.metrics(event));
     }

@@ -56,6 +56,10 @@ pub struct ConnectionStats {
     pub ecn: Option<&'static str>,
     /// 1-RTT key updates, by either end.
     pub key_updates: u32,
+    /// Changes of the active path (NAT rebinding, migration), and whether the current one has an
+    /// RTT sample yet: the RTT figures are the current path's once it has one.
+    pub path_changes: u32,
+    pub current_path_sampled: bool,
     /// The original destination connection ID, with `--qlog`.
     pub odcid: Option<Vec<u8>>,
     /// `--qlog`: the connection's trace.
@@ -111,11 +115,9 @@ impl ConnectionStats {
     /// lost N" after the loss when there were some.
     pub fn summary(&self) -> String {
         format!(
-            "srtt {:.3} ms, min rtt {:.3} ms, rttvar {:.3} ms, packets sent {} / received {} / lost {}{}, \
-             cwnd {} bytes, bytes sent {} / received {}, path MTU {} bytes, {}",
-            ms(self.smoothed_rtt),
-            ms(self.min_rtt),
-            ms(self.rtt_variance),
+            "{}, packets sent {} / received {} / lost {}{}, \
+             cwnd {} bytes, bytes sent {} / received {}, path MTU {} bytes, {}{}",
+            self.rtt_summary(),
             self.packets_sent,
             self.packets_received,
             self.packets_lost,
@@ -130,8 +132,34 @@ impl ConnectionStats {
             match (self.congestion_controller, self.bbr_state_changes) {
                 ("bbr", changes) => format!("cc bbr ({changes} state changes)"),
                 (cc, _) => format!("cc {cc}"),
+            },
+            match self.key_updates {
+                0 => String::new(),
+                n => format!(", key updates {n}"),
             }
         )
+    }
+
+    /// "srtt 0.312 ms, min rtt 0.101 ms, rttvar 0.080 ms", saying which path they are of once
+    /// the path has changed, and never a starting estimate as a measurement.
+    fn rtt_summary(&self) -> String {
+        let figures = format!(
+            "srtt {:.3} ms, min rtt {:.3} ms, rttvar {:.3} ms",
+            ms(self.smoothed_rtt),
+            ms(self.min_rtt),
+            ms(self.rtt_variance)
+        );
+        match (self.path_changes, self.current_path_sampled) {
+            (0, _) => figures,
+            (changes, true) => format!(
+                "{figures} (srtt and rttvar of the current path, after {changes} path change(s); \
+                 min rtt over all paths)"
+            ),
+            (changes, false) => format!(
+                "{figures} (of the previous path: the current one, after {changes} path \
+                 change(s), has no RTT sample yet)"
+            ),
+        }
     }
 }
 
