@@ -65,6 +65,8 @@ fn reports_exactly_what_qecho_serve_is_set_to() {
     let mtu = report["path_mtu"].as_u64().unwrap_or(0);
     assert!((1200..=1400).contains(&mtu), "{report}");
     assert!(report["min_rtt_ms"].as_f64().is_some_and(|rtt| rtt > 0.0));
+    // Loopback carries ECN marks, and the probe's PINGs let QUIC validate them.
+    assert_eq!(report["ecn"], "capable", "{report}");
 }
 
 #[test]
