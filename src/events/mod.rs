@@ -15,7 +15,7 @@ use crate::{client_hello, explain};
 use ::qlog::events::connectivity::ConnectionState;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
 use s2n_quic_core::recovery::DEFAULT_INITIAL_RTT;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,9 +23,13 @@ use tokio::sync::Notify;
 use tracing::{debug, info};
 
 mod qlog;
+mod qlog_model;
+mod server;
 mod stats;
 
 pub use qlog::QlogDir;
+pub use server::CloseReasons;
+use server::ServerEnd;
 
 use stats::ms;
 pub use stats::{ConnectionStats, wait_for};
@@ -58,17 +62,6 @@ enum End {
     Client(VersionNegotiations),
 }
 
-/// What a server's subscriber keeps.
-#[derive(Debug)]
-pub struct ServerEnd {
-    /// Receives why each connection that completed its handshake closed.
-    reasons: CloseReasons,
-    /// The server's application protocols, to compare with what a refused client offered.
-    protocols: Vec<String>,
-    /// The last failed handshake logged, and when: its repeats go to debug.
-    last_failure: Option<(String, Instant)>,
-}
-
 /// Servers that answered a client with a Version Negotiation packet: they speak no QUIC version
 /// that s2n-quic does (v1 only). s2n-quic ignores that packet and keeps trying until the timeout,
 /// though RFC 9000 (section 6.2) says to give up; `send` gives up at once, and says why.
@@ -96,9 +89,6 @@ impl VersionNegotiations {
         .await
     }
 }
-
-/// How long a failed handshake's repeats (the same client, the same failure) stay at debug.
-const REPEATS_QUIET_FOR: Duration = Duration::from_secs(10);
 
 impl ConnectionEvents {
     /// For `serve`: `reasons` receives why each connection that completed its handshake closed;
@@ -137,48 +127,6 @@ impl ConnectionEvents {
         match self.end {
             End::Server(_) => Role::Server,
             End::Client(_) => Role::Client,
-        }
-    }
-}
-
-impl ServerEnd {
-    /// Why a client's handshake ended in "missing extension" or "no application protocol", when
-    /// its hello says: what it offered against what we speak.
-    fn alpn_hint(&self, offered: Option<&[String]>) -> String {
-        match offered {
-            // s2n-tls also ends a handshake with no common ALPN this way and, unlike RFC 9001
-            // asks, without telling the client.
-            None => {
-                " (most likely the client offered none of our application protocols: see --alpn)"
-                    .to_string()
-            }
-            Some([]) => " (the client offered no application protocol (ALPN), which QUIC requires)"
-                .to_string(),
-            Some(offered) if !offered.iter().any(|alpn| self.protocols.contains(alpn)) => format!(
-                " (the client offers ALPN {}; this server speaks {}: add the client's with --alpn)",
-                offered.join(", "),
-                self.protocols.join(", ")
-            ),
-            Some(_) => String::new(),
-        }
-    }
-}
-
-/// Why connections closed, by id, for the application to pick up. The application's own view is
-/// poorer: s2n-quic ends an idle-timed-out connection's stream acceptor as if it had closed
-/// normally. Entries are taken once, so the map holds at most the connections still open.
-#[derive(Debug, Clone, Default)]
-pub struct CloseReasons(Arc<Mutex<HashMap<u64, String>>>);
-
-impl CloseReasons {
-    /// The reason connection `id` closed, if the event has been seen; removes it.
-    pub fn take(&self, id: u64) -> Option<String> {
-        self.0.lock().ok()?.remove(&id)
-    }
-
-    fn put(&self, id: u64, reason: String) {
-        if let Ok(mut reasons) = self.0.lock() {
-            reasons.insert(id, reason);
         }
     }
 }
@@ -677,35 +625,7 @@ impl Subscriber for ConnectionEvents {
             End::Client(_) => None,
         };
         if let (None, Some(server)) = (stats.handshake, server.as_deref_mut()) {
-            // A client certificate we refused has been explained by the TLS layer already
-            // (tls/watch.rs, with --client-ca): once is enough.
-            let code = explain::transport_code(&event.error);
-            let refused_client_certificate = code.is_some_and(|code| {
-                code == explain::CERTIFICATE_REQUIRED || explain::CERTIFICATE_ALERTS.contains(&code)
-            }) && explain::sent_by_us(&event.error);
-            if refused_client_certificate {
-                return;
-            }
-            // The application never saw this connection: say so here, or nobody will.
-            let hint = match code {
-                Some(explain::MISSING_EXTENSION | explain::NO_APPLICATION_PROTOCOL) => {
-                    server.alpn_hint(stats.offered_alpns.as_deref())
-                }
-                _ => String::new(),
-            };
-            let failure = format!("handshake with {remote} failed: {reason}{hint}");
-            // A client that hears nothing back (s2n-quic does not answer a refused handshake)
-            // retransmits, and each retransmission is a new connection here: say it once.
-            let repeated = server
-                .last_failure
-                .as_ref()
-                .is_some_and(|(last, at)| *last == failure && at.elapsed() < REPEATS_QUIET_FOR);
-            if repeated {
-                debug!(conn = meta.id, "connection {}: {failure} (again)", meta.id);
-            } else {
-                info!(conn = meta.id, "connection {}: {failure}", meta.id);
-            }
-            server.last_failure = Some((failure, Instant::now()));
+            server.handshake_failed(stats, meta.id, &event.error, &reason, &remote);
             return;
         }
         if let Some(server) = server {
