@@ -16,8 +16,8 @@ use qlog::events::connectivity::{
     TransportOwner,
 };
 use qlog::events::quic::{
-    AckedRanges, CongestionStateUpdated, MetricsUpdated, PacketDropped, PacketLost, PacketReceived,
-    PacketSent, QuicFrame, TransportParametersSet,
+    CongestionStateUpdated, MetricsUpdated, PacketDropped, PacketLost, PacketReceived, PacketSent,
+    QuicFrame, TransportParametersSet,
 };
 use qlog::events::security::{KeyType, KeyUpdated};
 use qlog::events::{EventData, EventImportance, RawInfo};
@@ -127,6 +127,7 @@ impl QlogDir {
             received: None,
             sent_frames: Vec::new(),
             sent_acks: Vec::new(),
+            received_acks: Vec::new(),
             open: Some(self.open.clone()),
             closed: false,
             file,
@@ -151,6 +152,8 @@ struct Inner {
     received: Option<(PacketReceived, Instant)>,
     sent_frames: Vec<QuicFrame>,
     sent_acks: Vec<(u64, u64)>,
+    /// The ACK ranges of the received packet not yet written.
+    received_acks: Vec<(u64, u64)>,
     /// The open-trace count, given back once at the close.
     open: Option<Arc<AtomicUsize>>,
     /// Past the connection's close, each event is flushed as it is written: the subscriber lets
@@ -190,8 +193,19 @@ impl Inner {
         }
     }
 
+    /// Writes `event` (a `JsonEvent`, for what the crate's `EventData` cannot carry).
+    fn write_json(&mut self, event: qlog::events::JsonEvent) {
+        let _ = self.streamer.add_event(event);
+        if self.closed {
+            let _ = self.file.flush();
+        }
+    }
+
     fn flush_received(&mut self) {
-        if let Some((packet, at)) = self.received.take() {
+        if let Some((mut packet, at)) = self.received.take() {
+            if let Some(frames) = packet.frames.as_mut() {
+                attach_ranges(frames, std::mem::take(&mut self.received_acks));
+            }
             self.write(EventData::PacketReceived(packet), at);
         }
     }
@@ -211,6 +225,15 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.close();
         let _ = self.streamer.finish_log();
+    }
+}
+
+/// A packet's size on the wire.
+fn raw(len: u16) -> RawInfo {
+    RawInfo {
+        length: Some(u64::from(len)),
+        payload_length: None,
+        data: None,
     }
 }
 
@@ -291,11 +314,7 @@ impl Trace {
             attach_ranges(&mut frames, std::mem::take(&mut inner.sent_acks));
             let sent = PacketSent {
                 header: header(packet, Some(len)),
-                raw: Some(RawInfo {
-                    length: Some(u64::from(len)),
-                    payload_length: None,
-                    data: None,
-                }),
+                raw: Some(raw(len)),
                 frames: Some(frames.into()),
                 ..Default::default()
             };
@@ -308,11 +327,7 @@ impl Trace {
             inner.flush_received();
             let received = PacketReceived {
                 header: header(packet, Some(len)),
-                raw: Some(RawInfo {
-                    length: Some(u64::from(len)),
-                    payload_length: None,
-                    data: None,
-                }),
+                raw: Some(raw(len)),
                 frames: Some(Vec::new()),
                 ..Default::default()
             };
@@ -333,18 +348,8 @@ impl Trace {
 
     pub fn ack_range_received(&self, range: &std::ops::RangeInclusive<u64>) {
         self.with(|inner| {
-            let Some(frames) = inner.received.as_mut().and_then(|(p, _)| p.frames.as_mut()) else {
-                return;
-            };
-            let ack = frames
-                .iter_mut()
-                .find(|f| matches!(f, QuicFrame::Ack { .. }));
-            if let Some(QuicFrame::Ack { acked_ranges, .. }) = ack {
-                let range = (*range.start(), *range.end());
-                match acked_ranges {
-                    Some(AckedRanges::Double(ranges)) => ranges.push(range),
-                    _ => *acked_ranges = Some(AckedRanges::Double(vec![range])),
-                }
+            if inner.received.is_some() {
+                inner.received_acks.push((*range.start(), *range.end()));
             }
         });
     }
@@ -424,10 +429,7 @@ impl Trace {
                 name: "generic:message".to_string(),
                 data: serde_json::json!({ "message": message }),
             };
-            let _ = inner.streamer.add_event(event);
-            if inner.closed {
-                let _ = inner.file.flush();
-            }
+            inner.write_json(event);
         });
     }
 
