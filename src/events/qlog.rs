@@ -41,6 +41,8 @@ const BUFFER: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct QlogDir {
     dir: PathBuf,
+    /// `MAX_OPEN_TRACES`, but in the unit test.
+    bound: usize,
     open: Arc<AtomicUsize>,
     warned: Arc<AtomicBool>,
     book: ParameterBook,
@@ -63,6 +65,7 @@ impl QlogDir {
         let _ = std::fs::remove_file(&probe);
         Ok(Self {
             dir: dir.to_path_buf(),
+            bound: MAX_OPEN_TRACES,
             open: Arc::default(),
             warned: Arc::default(),
             book: ParameterBook::default(),
@@ -77,12 +80,13 @@ impl QlogDir {
     /// A trace for the connection whose original destination connection ID is `odcid`; none past
     /// the bound, or if the file cannot be created (with a warning).
     pub fn open(&self, odcid: &[u8], server: bool) -> Option<Trace> {
-        if self.open.fetch_add(1, Ordering::AcqRel) >= MAX_OPEN_TRACES {
+        if self.open.fetch_add(1, Ordering::AcqRel) >= self.bound {
             self.open.fetch_sub(1, Ordering::AcqRel);
             if !self.warned.swap(true, Ordering::AcqRel) {
                 tracing::warn!(
-                    "--qlog: {MAX_OPEN_TRACES} traces are open; new connections are not traced \
-                     until some close"
+                    "--qlog: {} traces are open; new connections are not traced until some \
+                     close",
+                    self.bound
                 );
             }
             return None;
@@ -522,5 +526,32 @@ mod tests {
             text.contains("after the close"),
             "flushed after the close: {text}"
         );
+    }
+
+    /// Past the bound, no trace (and no file) for new connections; a closed one makes room.
+    #[test]
+    fn past_the_bound_new_connections_are_not_traced() {
+        let dir = std::env::temp_dir().join(format!("qecho-qlog-bound-{}", std::process::id()));
+        let mut qlog = QlogDir::new(&dir).unwrap_or_else(|err| panic!("{err}"));
+        qlog.bound = 2;
+        let first = qlog.open(&[1; 8], false);
+        let second = qlog.open(&[2; 8], false);
+        assert!(first.is_some() && second.is_some());
+        assert!(
+            qlog.open(&[3; 8], false).is_none(),
+            "the third is past the bound"
+        );
+        if let Some(first) = &first {
+            first.closed("done".to_string(), false);
+        }
+        assert!(
+            qlog.open(&[4; 8], false).is_some(),
+            "a closed trace made room"
+        );
+        let files = std::fs::read_dir(&dir)
+            .map(|entries| entries.count())
+            .unwrap_or(0);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(files, 3, "no file for the untraced connection");
     }
 }
