@@ -6,6 +6,7 @@
 //! (for `--pin`) and the client's (for the server's log), `keylog` writes secrets to a chosen file.
 
 mod keylog;
+mod messages;
 mod parameters;
 mod tickets;
 mod watch;
