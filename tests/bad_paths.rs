@@ -20,13 +20,33 @@ fn bulk_intact(relay: &Relay, size: &str) -> serde_json::Value {
     summary
 }
 
+/// Through 30% loss of every long-header datagram a handshake may lose its flight three times
+/// in a row, and QUIC's probe timeout doubles each time (1 + 2 + 4 s): past `send`'s default 5 s
+/// connect timeout, or, when the client's last flight is what was lost, past the 5 s its echo
+/// may take (the server answers 1-RTT data only once its side of the handshake is done). One CI
+/// run lost one connection of 20 each way (the relay's choices are seeded, but the four
+/// connections' datagrams interleave differently each run), so these tests give both 20 s, as
+/// a user on such a path would.
+const LOSSY_TIMEOUT: &str = "20s";
+
 #[test]
 fn handshakes_complete_through_30_percent_handshake_loss() {
     let server = Server::start(&[]);
     let relay = Relay::start(server.addr, &["--handshake-loss", "30%", "--seed", "30"]);
     let out = send(
         &relay.target(),
-        &["-k", "--connections", "20", "--parallel", "4", "--json"],
+        &[
+            "-k",
+            "--connections",
+            "20",
+            "--parallel",
+            "4",
+            "--json",
+            "--connect-timeout",
+            LOSSY_TIMEOUT,
+            "--timeout",
+            LOSSY_TIMEOUT,
+        ],
     );
     let summary = last_json(&assert_status(&out, 0));
     let counts = relay.finish();
@@ -47,7 +67,18 @@ fn handshakes_complete_through_30_percent_corruption() {
     let relay = Relay::start(server.addr, &["--corrupt", "30%", "--seed", "31"]);
     let out = send(
         &relay.target(),
-        &["-k", "--connections", "20", "--parallel", "4", "--json"],
+        &[
+            "-k",
+            "--connections",
+            "20",
+            "--parallel",
+            "4",
+            "--json",
+            "--connect-timeout",
+            LOSSY_TIMEOUT,
+            "--timeout",
+            LOSSY_TIMEOUT,
+        ],
     );
     let summary = last_json(&assert_status(&out, 0));
     let counts = relay.finish();
