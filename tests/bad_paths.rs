@@ -29,10 +29,9 @@ fn bulk_intact(relay: &Relay, size: &str) -> serde_json::Value {
 /// a user on such a path would.
 const LOSSY_TIMEOUT: &str = "20s";
 
-#[test]
-fn handshakes_complete_through_30_percent_handshake_loss() {
-    let server = Server::start(&[]);
-    let relay = Relay::start(server.addr, &["--handshake-loss", "30%", "--seed", "30"]);
+/// `send --connections 20 --parallel 4 --json` through `relay`, with `LOSSY_TIMEOUT`; asserts
+/// exit 0 and returns the summary.
+fn twenty_connections(relay: &Relay) -> serde_json::Value {
     let out = send(
         &relay.target(),
         &[
@@ -48,7 +47,14 @@ fn handshakes_complete_through_30_percent_handshake_loss() {
             LOSSY_TIMEOUT,
         ],
     );
-    let summary = last_json(&assert_status(&out, 0));
+    last_json(&assert_status(&out, 0))
+}
+
+#[test]
+fn handshakes_complete_through_30_percent_handshake_loss() {
+    let server = Server::start(&[]);
+    let relay = Relay::start(server.addr, &["--handshake-loss", "30%", "--seed", "30"]);
+    let summary = twenty_connections(&relay);
     let counts = relay.finish();
     let dropped =
         counts.get("up", "dropped_handshake_loss") + counts.get("down", "dropped_handshake_loss");
@@ -65,22 +71,7 @@ fn handshakes_complete_through_30_percent_handshake_loss() {
 fn handshakes_complete_through_30_percent_corruption() {
     let server = Server::start(&[]);
     let relay = Relay::start(server.addr, &["--corrupt", "30%", "--seed", "31"]);
-    let out = send(
-        &relay.target(),
-        &[
-            "-k",
-            "--connections",
-            "20",
-            "--parallel",
-            "4",
-            "--json",
-            "--connect-timeout",
-            LOSSY_TIMEOUT,
-            "--timeout",
-            LOSSY_TIMEOUT,
-        ],
-    );
-    let summary = last_json(&assert_status(&out, 0));
+    let summary = twenty_connections(&relay);
     let counts = relay.finish();
     let corrupted = counts.get("up", "corrupted") + counts.get("down", "corrupted");
     assert_eq!(summary["ok"], 20, "{summary}");

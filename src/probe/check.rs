@@ -61,7 +61,7 @@ async fn run(
     resolved.mtu = Mtu::AtMost(settings.max_mtu);
     let tickets = ClientTickets::default();
     let tls = settings.tls.independent(false, Some(tickets.clone()));
-    let (session, tls) = match connect::connect(&resolved, &tls, settings.timeout).await {
+    let (mut session, tls) = match connect::connect(&resolved, &tls, settings.timeout).await {
         Ok(session) => {
             report.certificate_verified = (!matches!(tls.trust, Trust::Insecure)).then_some(true);
             (session, tls)
@@ -87,7 +87,6 @@ async fn run(
             return Err(err);
         }
     };
-    let mut session = session;
     describe_handshake(&session, &tls, report);
     settle_path(&mut session, deadline).await;
     describe_path(&session, report);
@@ -123,7 +122,7 @@ fn describe_handshake(session: &Session, tls: &ClientTls, report: &mut Report) {
     report.key_exchange_group = stats.key_exchange_group.clone();
     report.signature_scheme = stats.signature_scheme.clone();
     report.handshake_bytes = stats.handshake_bytes;
-    report.chain = certs::describe(&seen.chain);
+    describe_certificates(tls, report);
     report.client_certificate_requested = seen.asked_for_client_certificate;
     report.transport_parameters = seen
         .transport_parameters
