@@ -52,7 +52,7 @@ enum SessionMode {
 
 impl Mode {
     fn from_args(args: &SendArgs) -> Result<Self> {
-        let bulk = args.bytes.is_some() || args.duration.is_some();
+        let bulk = bulk_mode(args);
         if let Some(connections) = args.connections.filter(|_| !bulk) {
             return Ok(Self::Connections(connections::Options {
                 connections,
@@ -68,7 +68,7 @@ impl Mode {
 
 impl SessionMode {
     fn from_args(args: &SendArgs) -> Result<Self> {
-        let bulk = args.bytes.is_some() || args.duration.is_some();
+        let bulk = bulk_mode(args);
         if let Some(rate) = args.rate.filter(|_| !bulk && !args.datagram) {
             return Err(eyre!(
                 "--rate {rate} paces bulk mode (--bytes SIZE or --duration D) and datagram mode \
@@ -213,6 +213,11 @@ pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
         save_session(file, tickets, &target.server_name, args.trust.pin);
     }
     result
+}
+
+/// Bulk mode is `--bytes SIZE` or `--duration D`, on one connection or on `--connections N`.
+fn bulk_mode(args: &SendArgs) -> bool {
+    args.bytes.is_some() || args.duration.is_some()
 }
 
 /// The most connections bulk mode runs at once: iperf3's limit for -P.
