@@ -1,16 +1,19 @@
-//! qecho against a TCP+TLS echo baseline, on loopback, in one run (issue 5).
+//! qecho against quinn's echo and a TCP+TLS echo baseline, on loopback, in one run (issues 5, 18).
 //!
 //! `cargo bench --bench echo` builds qecho and this harness with the bench profile (= release),
-//! then for each benchmark runs qecho and the baseline alternately, ABBA (run 1: qecho then
-//! baseline, run 2: baseline then qecho, ...), so that drift of this shared machine falls on both
-//! alike. It prints the medians and the qecho / baseline ratio as a table and writes the same, with
-//! every sample, to `target/bench-results.json`. Options go after `--`:
-//! `cargo bench --bench echo -- --runs 5 --only bulk,ping` (`-- --help` lists them).
+//! then for each benchmark runs the three echo pairs in turn, rotating who goes first (run 1:
+//! qecho, quinn, baseline; run 2: quinn, baseline, qecho; ...), so that drift of this shared
+//! machine falls on all alike. It prints the medians and the ratios qecho / quinn and qecho /
+//! baseline as a table and writes the same, with every sample, to `target/bench-results.json`.
+//! Options go after `--`: `cargo bench --bench echo -- --runs 6 --only bulk,ping` (`-- --help`
+//! lists them).
 //!
 //! Every run gets a fresh server process, so that its peak RSS and CPU time belong to that run:
 //! - qecho: `qecho serve --listen 127.0.0.1:0` driven by `qecho send` (both processes, so the
 //!   harness idles while they work); the 1,000 idle connections are opened by this harness with
 //!   the s2n-quic crate as a client.
+//! - quinn: this same binary re-executed as `quinn-server`, driven by a quinn client in this
+//!   process; tuned as qecho is (echo/quinn_side.rs says how).
 //! - baseline: this same binary re-executed as `baseline-server` (tokio + tokio-rustls, TLS 1.3,
 //!   TCP_NODELAY, one task per connection echoing each read back before the next) driven by a
 //!   client in this process on a current-thread runtime, as `qecho send` has.
@@ -65,6 +68,8 @@ mod baseline;
 mod procs;
 #[path = "echo/qecho_side.rs"]
 mod qecho_side;
+#[path = "echo/quinn_side.rs"]
+mod quinn_side;
 #[path = "echo/report.rs"]
 mod report;
 #[path = "echo/s2n_client.rs"]
@@ -72,6 +77,7 @@ mod s2n_client;
 use baseline::*;
 use procs::*;
 use qecho_side::*;
+use quinn_side::*;
 use report::*;
 use s2n_client::*;
 
@@ -111,8 +117,9 @@ const MESSAGE: usize = 64;
     about = "qecho vs a TCP+TLS (tokio-rustls) echo baseline on loopback: medians of alternating runs"
 )]
 struct Options {
-    /// Runs of each benchmark on each side; the table shows medians.
-    #[arg(long, default_value_t = 5)]
+    /// Runs of each benchmark on each side; the table shows medians. A multiple of 3 lets each
+    /// side go first equally often.
+    #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Comma-separated subset of: bulk, streams, ping, handshakes, idle.
     #[arg(long, value_delimiter = ',')]
@@ -211,21 +218,35 @@ enum Flavor {
     Multi,
 }
 
+/// The three echo pairs, in the order of the report's columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
-    Qecho,
-    Baseline,
+    Qecho = 0,
+    Quinn = 1,
+    Baseline = 2,
 }
+
+/// Run 1 takes them in this order, run 2 starts with quinn, run 3 with the baseline, and so on,
+/// so that each goes first as often as the others (with a multiple of 3 runs).
+const SIDES: [Side; 3] = [Side::Qecho, Side::Quinn, Side::Baseline];
+
+/// Each metric's values, one list per side (indexed by `Side as usize`).
+type Samples = BTreeMap<&'static str, [Vec<f64>; 3]>;
 
 type Sample = Vec<(&'static str, f64)>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("baseline-server") {
-        return match baseline_server(&args[2..]) {
+    let server = match args.get(1).map(String::as_str) {
+        Some("baseline-server") => Some(baseline_server(&args[2..])),
+        Some("quinn-server") => Some(quinn_server()),
+        _ => None,
+    };
+    if let Some(result) = server {
+        return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                eprintln!("baseline-server: {err:#}");
+                eprintln!("{}: {err:#}", args[1]);
                 ExitCode::FAILURE
             }
         };
@@ -295,18 +316,16 @@ fn run(options: Options) -> Result<bool> {
         options.runs
     );
     let started = Instant::now();
-    let mut samples: BTreeMap<&'static str, [Vec<f64>; 2]> = BTreeMap::new();
+    let mut samples: Samples = BTreeMap::new();
     let mut failures: Vec<String> = Vec::new();
     for &bench in &benches {
         for run in 0..options.runs {
-            let order = if run % 2 == 0 {
-                [Side::Qecho, Side::Baseline]
-            } else {
-                [Side::Baseline, Side::Qecho]
-            };
+            let mut order = SIDES;
+            order.rotate_left(run % SIDES.len());
             for side in order {
                 let result = match side {
                     Side::Qecho => qecho_run(bench, &qecho, &options),
+                    Side::Quinn => quinn_run(bench, &options),
                     Side::Baseline => baseline_run(bench, &options),
                 };
                 match result {
@@ -323,7 +342,7 @@ fn run(options: Options) -> Result<bool> {
                         );
                         for (key, value) in values {
                             let slot = samples.entry(key).or_default();
-                            slot[(side == Side::Baseline) as usize].push(value);
+                            slot[side as usize].push(value);
                         }
                     }
                     Err(err) => {

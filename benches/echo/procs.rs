@@ -256,6 +256,14 @@ impl Server {
         Server::start(command, "baseline-server")
     }
 
+    /// The quinn echo server (benches/echo/quinn_side.rs).
+    pub(crate) fn quinn() -> Result<Server> {
+        let exe = std::env::current_exe().wrap_err("cannot find this bench binary")?;
+        let mut command = Command::new(exe);
+        command.arg("quinn-server");
+        Server::start(command, "quinn-server")
+    }
+
     pub(crate) fn status_kib(&self, key: &str) -> Result<f64> {
         proc_status_kib(self.proc.pid, key)
     }

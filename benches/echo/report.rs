@@ -192,7 +192,7 @@ pub(crate) fn fmt_range(values: &[f64]) -> String {
 
 pub(crate) fn report(
     options: &Options,
-    samples: &BTreeMap<&'static str, [Vec<f64>; 2]>,
+    samples: &Samples,
     failures: &[String],
     load_before: &str,
     load_after: &str,
@@ -202,24 +202,29 @@ pub(crate) fn report(
         "benchmark",
         "unit",
         "qecho",
-        "baseline",
-        "qecho/base",
+        "quinn",
+        "TCP+TLS",
+        "q/quinn",
+        "q/TCP",
         "better",
-        "runs q/b",
+        "runs",
         "qecho min..max",
-        "baseline min..max",
+        "quinn min..max",
+        "TCP+TLS min..max",
     ];
-    let mut rows: Vec<[String; 9]> = Vec::new();
+    let mut rows: Vec<[String; 12]> = Vec::new();
     let mut results = Vec::new();
     for info in METRICS {
-        let Some([q, b]) = samples.get(info.key) else {
+        let Some([q, n, b]) = samples.get(info.key) else {
             continue;
         };
-        let (qm, bm) = (median(q), median(b));
-        let ratio = match (qm, bm) {
-            (Some(q), Some(b)) if b != 0.0 => Some(q / b),
+        let (qm, nm, bm) = (median(q), median(n), median(b));
+        let ratio = |other: Option<f64>| match (qm, other) {
+            (Some(q), Some(o)) if o != 0.0 => Some(q / o),
             _ => None,
         };
+        let (to_quinn, to_baseline) = (ratio(nm), ratio(bm));
+        let shown = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
         let better = if info.higher_is_better {
             "higher"
         } else {
@@ -229,19 +234,24 @@ pub(crate) fn report(
             info.label.to_string(),
             info.unit.to_string(),
             fmt_value(qm),
+            fmt_value(nm),
             fmt_value(bm),
-            ratio.map_or("-".to_string(), |r| format!("{r:.2}")),
+            shown(to_quinn),
+            shown(to_baseline),
             better.to_string(),
-            format!("{}/{}", q.len(), b.len()),
+            format!("{}/{}/{}", q.len(), n.len(), b.len()),
             fmt_range(q),
+            fmt_range(n),
             fmt_range(b),
         ]);
         results.push(json!({
             "metric": info.key, "label": info.label, "unit": info.unit,
             "higher_is_better": info.higher_is_better,
             "qecho": {"median": qm, "runs": q.len(), "samples": q},
+            "quinn": {"median": nm, "runs": n.len(), "samples": n},
             "baseline": {"median": bm, "runs": b.len(), "samples": b},
-            "ratio_qecho_over_baseline": ratio,
+            "ratio_qecho_over_quinn": to_quinn,
+            "ratio_qecho_over_baseline": to_baseline,
         }));
     }
     let mut widths = header.map(str::len);
@@ -262,8 +272,8 @@ pub(crate) fn report(
         text.trim_end().to_string()
     };
     let mut text = format!(
-        "\nqecho vs TCP+TLS baseline on 127.0.0.1: medians of {} alternating run(s); \
-         ratio = qecho / baseline\n\n",
+        "\nqecho vs quinn vs a TCP+TLS baseline on 127.0.0.1: medians of {} rotating run(s); \
+         ratios = qecho / quinn and qecho / TCP+TLS\n\n",
         options.runs
     );
     text.push_str(&line(&header.map(String::from)));
@@ -298,7 +308,8 @@ pub(crate) fn report(
             "pin_client_server_cpus": options.pin,
             "baseline_server_buffer_kib": options.server_buffer_kib,
             "baseline_tls": "TLS 1.3, TLS_AES_128_GCM_SHA256, x25519, ECDSA P-256 cert, no resumption",
-            "order": "ABBA: odd runs qecho first, even runs baseline first",
+            "quinn": "quinn 0.11, current-thread runtimes, 4 MiB socket buffers, MTU discovery to 8972 B, windows 8 MiB/2 MiB, send window 8 MiB",
+            "order": "rotating: run 1 qecho, quinn, baseline; run 2 quinn, baseline, qecho; run 3 baseline, qecho, quinn; ...",
         },
         "machine": {
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),

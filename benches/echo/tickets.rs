@@ -12,6 +12,7 @@ use rustls::client::{Tls12ClientSessionValue, Tls13ClientSessionValue};
 use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Far more than the handshakes in flight (64 by default).
 const CAPACITY: usize = 4096;
@@ -20,11 +21,17 @@ const CAPACITY: usize = 4096;
 pub struct TicketPool {
     tickets: Mutex<VecDeque<Tls13ClientSessionValue>>,
     kx_hint: Mutex<Option<NamedGroup>>,
+    /// Tickets handed to a handshake so far.
+    offered: AtomicU64,
 }
 
 impl TicketPool {
     pub fn len(&self) -> usize {
         self.tickets.lock().map_or(0, |tickets| tickets.len())
+    }
+
+    pub fn offered(&self) -> u64 {
+        self.offered.load(Ordering::Relaxed)
     }
 }
 
@@ -58,6 +65,10 @@ impl ClientSessionStore for TicketPool {
     }
 
     fn take_tls13_ticket(&self, _: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
-        self.tickets.lock().ok()?.pop_back()
+        let ticket = self.tickets.lock().ok()?.pop_back();
+        if ticket.is_some() {
+            self.offered.fetch_add(1, Ordering::Relaxed);
+        }
+        ticket
     }
 }
