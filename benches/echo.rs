@@ -64,6 +64,8 @@ use skip_chain::SkipChainCheck;
 
 #[path = "echo/baseline.rs"]
 mod baseline;
+#[path = "echo/load.rs"]
+mod load;
 #[path = "echo/procs.rs"]
 mod procs;
 #[path = "echo/qecho_side.rs"]
@@ -75,6 +77,7 @@ mod report;
 #[path = "echo/s2n_client.rs"]
 mod s2n_client;
 use baseline::*;
+use load::*;
 use procs::*;
 use qecho_side::*;
 use quinn_side::*;
@@ -121,7 +124,7 @@ struct Options {
     /// side go first equally often.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Comma-separated subset of: bulk, streams, ping, handshakes, idle.
+    /// Comma-separated subset of: bulk, streams, ping, spaced, load, handshakes, idle.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Bench>,
     /// Bulk: MiB sent on one connection, one stream (echoed back and checked).
@@ -138,6 +141,13 @@ struct Options {
     /// even with --interval 0s; 1 here paces the others alike.)
     #[arg(long, default_value_t = 0)]
     ping_pause_ms: u64,
+    /// Spaced: pings 10 ms apart on an idle server.
+    #[arg(long, default_value_t = 300)]
+    spaced_pings: u64,
+    /// Load: pings 1 ms apart, alone and then during a storm of handshakes (`--parallel` in
+    /// flight).
+    #[arg(long, default_value_t = 2000)]
+    load_pings: u64,
     /// Handshakes: connections, each doing one 64-byte echo.
     #[arg(long, default_value_t = 2000)]
     handshakes: u64,
@@ -175,14 +185,18 @@ enum Bench {
     Bulk,
     Streams,
     Ping,
+    Spaced,
+    Load,
     Handshakes,
     Idle,
 }
 
-const ALL: [Bench; 5] = [
+const ALL: [Bench; 7] = [
     Bench::Bulk,
     Bench::Streams,
     Bench::Ping,
+    Bench::Spaced,
+    Bench::Load,
     Bench::Handshakes,
     Bench::Idle,
 ];
@@ -193,6 +207,8 @@ impl Bench {
             Bench::Bulk => "bulk",
             Bench::Streams => "streams",
             Bench::Ping => "ping",
+            Bench::Spaced => "spaced",
+            Bench::Load => "load",
             Bench::Handshakes => "handshakes",
             Bench::Idle => "idle",
         }
@@ -205,6 +221,9 @@ impl Bench {
             Bench::Bulk => 30 + options.bulk_mib * 84 / 1000,
             Bench::Streams => 30 + options.streams * 84 / 1000,
             Bench::Ping => 30 + options.pings / 100,
+            // 10 ms and 1 ms apart, at most 20 ms each (and 1 ms twice).
+            Bench::Spaced => 30 + options.spaced_pings / 50,
+            Bench::Load => 30 + options.load_pings / 25,
             Bench::Handshakes => 30 + options.handshakes / 20,
             Bench::Idle => 30 + options.idle / 20,
         };

@@ -6,13 +6,76 @@ use super::*;
 pub(crate) fn baseline_run(bench: Bench, options: &Options) -> Result<Sample> {
     let deadline = Instant::now() + bench.timeout(options);
     let server = Server::baseline(options.server_runtime, options.server_buffer_kib)?;
-    let result = current_thread().and_then(|runtime| {
-        runtime.block_on(bounded(deadline, baseline_work(bench, &server, options)))
+    let result = current_thread().and_then(|runtime| match bench {
+        Bench::Spaced | Bench::Load => {
+            baseline_pings_apart(bench, &runtime, &server, options, deadline)
+        }
+        _ => runtime.block_on(bounded(deadline, baseline_work(bench, &server, options))),
     });
     let stopped = server.stop();
     let sample = result?;
     stopped?;
     Ok(sample)
+}
+
+/// The spaced and load rows (echo/load.rs): pings from this thread, a storm from another.
+fn baseline_pings_apart(
+    bench: Bench,
+    runtime: &tokio::runtime::Runtime,
+    server: &Server,
+    options: &Options,
+    deadline: Instant,
+) -> Result<Sample> {
+    let addr = server.addr;
+    let connector = TlsConnector::from(Arc::new(client_config()?));
+    let mut ping = |count, pause| {
+        runtime.block_on(bounded(
+            deadline,
+            baseline_ping(addr, &connector, count, pause),
+        ))
+    };
+    if bench == Bench::Spaced {
+        return spaced_sample(&mut ping, options);
+    }
+    let storm = || {
+        Ok(ThreadStorm::start(options.parallel, deadline, move || {
+            let connector = TlsConnector::from(Arc::new(client_config()?));
+            Ok(move |n| {
+                let connector = connector.clone();
+                async move {
+                    let mut stream = tls_connect(addr, &connector).await?;
+                    tls_echo(&mut stream, n).await?;
+                    let _ = stream.shutdown().await;
+                    Ok(())
+                }
+            })
+        }))
+    };
+    load_sample(server, &mut ping, storm, options)
+}
+
+/// `count` sequential 64-byte echoes on one connection, `pause` apart (0: back to back).
+pub(crate) async fn baseline_ping(
+    addr: SocketAddr,
+    connector: &TlsConnector,
+    count: u64,
+    pause: Duration,
+) -> Result<Vec<Duration>> {
+    let mut stream = tls_connect(addr, connector).await?;
+    let mut rtts = Vec::with_capacity(count as usize);
+    let mut echo = [0u8; MESSAGE];
+    for seq in 1..=count {
+        let message = message(seq);
+        let sent = Instant::now();
+        stream.write_all(&message).await?;
+        stream.flush().await?;
+        stream.read_exact(&mut echo).await?;
+        rtts.push(sent.elapsed());
+        ensure!(echo == message, "baseline ping {seq}: wrong echo");
+        pace(sent, pause).await;
+    }
+    let _ = stream.shutdown().await;
+    Ok(rtts)
 }
 
 pub(crate) async fn baseline_work(
@@ -60,21 +123,10 @@ pub(crate) async fn baseline_work(
                 gbits(options.streams << 20, started.elapsed()),
             )])
         }
+        Bench::Spaced | Bench::Load => unreachable!("baseline_pings_apart runs these"),
         Bench::Ping => {
-            let mut stream = tls_connect(addr, &connector).await?;
-            let mut rtts = Vec::with_capacity(options.pings as usize);
-            let mut echo = [0u8; MESSAGE];
-            for seq in 1..=options.pings {
-                let message = message(seq);
-                let sent = Instant::now();
-                stream.write_all(&message).await?;
-                stream.flush().await?;
-                stream.read_exact(&mut echo).await?;
-                rtts.push(sent.elapsed());
-                ensure!(echo == message, "baseline ping {seq}: wrong echo");
-                pace(sent, Duration::from_millis(options.ping_pause_ms)).await;
-            }
-            let _ = stream.shutdown().await;
+            let pause = Duration::from_millis(options.ping_pause_ms);
+            let rtts = baseline_ping(addr, &connector, options.pings, pause).await?;
             // The baseline's client is back to back already: its figures stand for both rows.
             let mut sample = ping_sample(rtts.clone(), "ping_p50", "ping_p99");
             sample.extend(ping_sample(rtts, "ping_direct_p50", "ping_direct_p99"));

@@ -76,38 +76,7 @@ pub(crate) fn qecho_work(
             Ok(vec![("streams_gbps", number(&s, &["echo_gbit_per_s"])?)])
         }
         Bench::Ping => {
-            let lines = qecho_send(
-                qecho,
-                addr,
-                &args(&[
-                    "--size".into(),
-                    MESSAGE.to_string(),
-                    "--count".into(),
-                    options.pings.to_string(),
-                    "--interval".into(),
-                    "0s".into(),
-                ]),
-                deadline,
-            )?;
-            let mut rtts = Vec::new();
-            for line in &lines {
-                let Ok(value) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                if value["type"] == "echo" {
-                    ensure!(value["ok"] == true, "a qecho echo failed: {line}");
-                    rtts.push(Duration::from_secs_f64(
-                        number(&value, &["rtt_ms"])? / 1000.0,
-                    ));
-                }
-            }
-            let s = summary(&lines)?;
-            ensure!(
-                rtts.len() as u64 == options.pings
-                    && number(&s, &["received"])? == options.pings as f64,
-                "qecho ping: {} echo lines, summary {s}",
-                rtts.len()
-            );
+            let rtts = qecho_pings(qecho, addr, options.pings, Duration::ZERO, deadline)?;
             let mut sample = ping_sample(rtts, "ping_p50", "ping_p99");
             // The same pings from this harness with the s2n-quic crate, back to back: qecho's
             // server and s2n-quic without `qecho send`'s ping loop.
@@ -116,6 +85,15 @@ pub(crate) fn qecho_work(
                 current_thread()?.block_on(bounded(deadline, quic_ping(addr, pings, pause)))?;
             sample.extend(ping_sample(direct, "ping_direct_p50", "ping_direct_p99"));
             Ok(sample)
+        }
+        Bench::Spaced => {
+            let mut ping = |count, pause| qecho_pings(qecho, addr, count, pause, deadline);
+            spaced_sample(&mut ping, options)
+        }
+        Bench::Load => {
+            let mut ping = |count, pause| qecho_pings(qecho, addr, count, pause, deadline);
+            let storm = || QechoStorm::start(qecho, addr, options, deadline);
+            load_sample(server, &mut ping, storm, options)
         }
         Bench::Handshakes => {
             let (s, server_cpu, client_cpu) =

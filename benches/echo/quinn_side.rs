@@ -25,13 +25,52 @@ const STREAM_WINDOW: u32 = 2 << 20;
 pub(crate) fn quinn_run(bench: Bench, options: &Options) -> Result<Sample> {
     let deadline = Instant::now() + bench.timeout(options);
     let server = Server::quinn()?;
-    let result = current_thread().and_then(|runtime| {
-        runtime.block_on(bounded(deadline, quinn_work(bench, &server, options)))
+    let result = current_thread().and_then(|runtime| match bench {
+        Bench::Spaced | Bench::Load => {
+            quinn_pings_apart(bench, &runtime, &server, options, deadline)
+        }
+        _ => runtime.block_on(bounded(deadline, quinn_work(bench, &server, options))),
     });
     let stopped = server.stop();
     let sample = result?;
     stopped?;
     Ok(sample)
+}
+
+/// The spaced and load rows (echo/load.rs): pings from this thread, a storm from another.
+fn quinn_pings_apart(
+    bench: Bench,
+    runtime: &tokio::runtime::Runtime,
+    server: &Server,
+    options: &Options,
+    deadline: Instant,
+) -> Result<Sample> {
+    let addr = server.addr;
+    let endpoint = {
+        let _inside = runtime.enter();
+        quinn_client(client_config()?)?
+    };
+    let mut ping = |count, pause| {
+        runtime.block_on(bounded(deadline, quinn_ping(&endpoint, addr, count, pause)))
+    };
+    if bench == Bench::Spaced {
+        return spaced_sample(&mut ping, options);
+    }
+    let storm = || {
+        Ok(ThreadStorm::start(options.parallel, deadline, move || {
+            let endpoint = quinn_client(client_config()?)?;
+            Ok(move |n| {
+                let endpoint = endpoint.clone();
+                async move {
+                    let connection = quinn_connect(&endpoint, addr).await?;
+                    quinn_echo(&connection, n).await?;
+                    connection.close(0u8.into(), b"");
+                    Ok(())
+                }
+            })
+        }))
+    };
+    load_sample(server, &mut ping, storm, options)
 }
 
 async fn quinn_work(bench: Bench, server: &Server, options: &Options) -> Result<Sample> {
@@ -72,6 +111,7 @@ async fn quinn_work(bench: Bench, server: &Server, options: &Options) -> Result<
                 gbits(options.streams << 20, elapsed),
             )])
         }
+        Bench::Spaced | Bench::Load => unreachable!("quinn_pings_apart runs these"),
         Bench::Ping => {
             let pause = Duration::from_millis(options.ping_pause_ms);
             let rtts = quinn_ping(&endpoint, addr, options.pings, pause).await?;

@@ -66,6 +66,54 @@ pub(crate) const METRICS: &[MetricInfo] = &[
         higher_is_better: false,
     },
     MetricInfo {
+        key: "ping_1ms_p50",
+        label: "ping, 1 ms apart: RTT p50",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "ping_1ms_p99",
+        label: "ping, 1 ms apart: RTT p99",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "ping_10ms_p50",
+        label: "ping, 10 ms apart: RTT p50",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "ping_10ms_p99",
+        label: "ping, 10 ms apart: RTT p99",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "load_p50",
+        label: "ping during a handshake storm: p50",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "load_p99",
+        label: "ping during a handshake storm: p99",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "load_p99_ratio",
+        label: "storm p99 / p99 alone (1 ms apart)",
+        unit: "x",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "load_storm_rate",
+        label: "storm: handshakes/s during the pings",
+        unit: "conn/s",
+        higher_is_better: true,
+    },
+    MetricInfo {
         key: "handshake_rate",
         label: "handshakes: connections/s",
         unit: "conn/s",
@@ -301,6 +349,7 @@ pub(crate) fn report(
         "config": {
             "runs": options.runs, "bulk_mib": options.bulk_mib, "streams": options.streams,
             "stream_mib": 1, "pings": options.pings, "message_bytes": MESSAGE,
+            "spaced_pings": options.spaced_pings, "load_pings": options.load_pings,
             "ping_pause_ms": options.ping_pause_ms,
             "handshakes": options.handshakes, "parallel": options.parallel, "idle": options.idle,
             "baseline_server_runtime": format!("{:?}", options.server_runtime).to_lowercase(),
