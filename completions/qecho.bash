@@ -800,7 +800,7 @@ _qecho() {
             return 0
             ;;
         qecho__subcmd__serve)
-            opts="-l -v -q -h -V --listen --cert --key --client-ca --keylog --alpn --max-connections --retry-threshold --max-streams --idle-timeout --handshake-timeout --cc --qlog --ticket-key --no-session-tickets --verbose --quiet --log-format --help --version"
+            opts="-l -v -q -h -V --listen --cert --key --client-ca --keylog --alpn --max-connections --retry-threshold --max-streams --idle-timeout --handshake-timeout --tls-thread --cc --qlog --ticket-key --no-session-tickets --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

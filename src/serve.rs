@@ -34,7 +34,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let (listen, listen_host) = resolve_listen(&args.listen).await?;
     let cert_and_key = args.cert.as_deref().zip(args.key.as_deref());
-    let tls = ServerTls::new(
+    let mut tls = ServerTls::new(
         cert_and_key,
         args.client_ca.as_deref(),
         args.keylog.as_deref(),
@@ -42,6 +42,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         args.alpn.protocols,
         ServerTickets::from_args(args.no_session_tickets, args.ticket_key.as_deref())?,
     )?;
+    tls.own_thread = args.tls_thread;
     let limits = ServerLimits {
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         retry_threshold: usize::try_from(args.retry_threshold).unwrap_or(usize::MAX),

@@ -7,6 +7,7 @@
 
 mod keylog;
 mod messages;
+pub mod offload;
 mod parameters;
 mod tickets;
 mod watch;
@@ -93,6 +94,8 @@ pub struct ServerTls {
     pub client_ca: Option<CaFile>,
     keylog: Option<KeyLog>,
     pub tickets: ServerTickets,
+    /// `--tls-thread`: run the handshakes' TLS work off the endpoint's thread.
+    pub own_thread: bool,
 }
 
 impl ServerTls {
@@ -144,6 +147,7 @@ impl ServerTls {
             client_ca,
             keylog: keylog.map(KeyLog::open).transpose()?,
             tickets,
+            own_thread: false,
         };
         // Build once now so that a bad certificate or key is reported before we start listening.
         tls.provider()?;
@@ -154,6 +158,7 @@ impl ServerTls {
         self.identity.fingerprint
     }
 
+    /// s2n-tls's server with our settings, watched.
     pub fn provider(&self) -> Result<watch::Server> {
         let Identity {
             cert_pem, key_pem, ..

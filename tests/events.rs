@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEADLINE, Relay, Server, assert_status, last_json, send, text};
+use common::{DEADLINE, Relay, Server, assert_error, assert_status, last_json, send, text};
 
 /// A NAT rebinding every second (`qecho relay --rebind-every`): the connection carries on from
 /// each new address, and `serve` logs every change.
@@ -131,6 +131,25 @@ fn the_server_logs_handshakes_that_fail() {
             && hint.contains("the client offers ALPN nope, h3; this server speaks qecho, quic-echo-example, quic-example: add the client's with --alpn"),
         "{hint}"
     );
+}
+
+#[test]
+fn with_the_tls_thread_a_client_without_a_common_alpn_is_told_at_once() {
+    // In the endpoint's loop s2n-quic drops such a handshake without a word (above); with the
+    // TLS on a thread of its own the refusal comes back as a close, with the generic code
+    // s2n-quic sends for every TLS failure, and the client names what it offered.
+    let server = Server::start(&["--tls-thread"]);
+    let out = send(
+        &server.target(),
+        &["-k", "--alpn", "nope", "--connect-timeout", "3s"],
+    );
+    let error = assert_error(&out, 2, &["handshake failure", "(nope)", "--alpn"]);
+    assert!(!error.contains("no QUIC answer"), "{error}");
+    let hint = server
+        .log
+        .wait_for("the client offers ALPN nope", DEADLINE)
+        .expect("ALPN hint logged");
+    assert!(hint.contains("handshake with"), "{hint}");
 }
 
 #[test]

@@ -62,7 +62,14 @@ fn resume_fetches_a_ticket_then_runs_on_a_resumed_connection() {
 
 #[test]
 fn every_connection_after_the_first_resumes() {
-    let server = Server::start(&[]);
+    // With the server's TLS in its endpoint's loop and on a thread of its own (--tls-thread),
+    // whose tickets travel through s2n-quic's offload channels.
+    for flags in [&[][..], &["--tls-thread"]] {
+        every_connection_after_the_first_resumes_on(Server::start(flags));
+    }
+}
+
+fn every_connection_after_the_first_resumes_on(server: Server) {
     let out = send(
         &server.target(),
         &[

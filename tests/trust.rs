@@ -100,7 +100,18 @@ fn a_server_certificate_signed_by_the_ca_verifies_with_send_ca() {
 #[test]
 fn mutual_tls_accepts_a_client_signed_by_the_ca_and_logs_who_it_is() {
     let pki = Pki::new();
-    let server = pki.serve(&["--client-ca", &pki.file("ca/ca.pem")]);
+    let ca = pki.file("ca/ca.pem");
+    // The client's identity comes from the TLS session, which --tls-thread moves to another
+    // thread: the server must still know who it is.
+    for flags in [
+        &["--client-ca", &ca][..],
+        &["--client-ca", &ca, "--tls-thread"],
+    ] {
+        accepts_alice(&pki, pki.serve(flags));
+    }
+}
+
+fn accepts_alice(pki: &Pki, server: Server) {
     let out = send(
         &server.target(),
         &[

@@ -479,13 +479,19 @@ fn handshake_failed(
         {
             client_cert_refused(err, addr, tls)
         }
+        // Servers may send this generic code for any TLS alert (RFC 9001 section 4.8), and
+        // s2n-quic's send it for all of them: `qecho serve --tls-thread` for no common ALPN too.
         Some(explain::HANDSHAKE_FAILURE) if explain::sent_by_peer(err) => eyre!(
-            "the server at {addr} ended the handshake ({}): most likely it accepts none of the \
-             TLS 1.3 cipher suites, key exchange groups or signature algorithms qecho offers. One \
-             known case: qecho's TLS library (s2n-tls) cannot verify Ed25519 signatures, so a \
-             server with an Ed25519 certificate ends the handshake this way; give such a server \
-             an ECDSA or RSA certificate (qecho gencert makes ECDSA P-256)",
-            explain::connection_closed(err, "the server")
+            "the server at {addr} ended the handshake ({}) without saying why: servers may send \
+             this one code for any TLS failure. Most often it speaks none of the offered \
+             application protocols ({}): pass the one it expects with --alpn (qecho serve logs \
+             what a client offered). Else it accepts none of the TLS 1.3 cipher suites, key \
+             exchange groups or signature algorithms qecho offers. One known case: qecho's TLS \
+             library (s2n-tls) cannot verify Ed25519 signatures, so a server with an Ed25519 \
+             certificate ends the handshake this way; give such a server an ECDSA or RSA \
+             certificate (qecho gencert makes ECDSA P-256)",
+            explain::connection_closed(err, "the server"),
+            offered(tls)
         ),
         _ => eyre!(
             "the handshake with {addr} failed: {}",

@@ -25,6 +25,7 @@ use super::messages::{
     CERTIFICATE, CERTIFICATE_REQUEST, ENCRYPTED_EXTENSIONS, QUIC_TRANSPORT_PARAMETERS,
     certificate_chain, extension, u24,
 };
+use super::offload::{Offloaded, offload};
 use super::parameters::ParameterBook;
 use crate::cert::{self, Fingerprint};
 use crate::events::canonical;
@@ -123,16 +124,16 @@ impl Client {
 }
 
 /// The server's TLS provider: s2n-quic-tls's server, watched.
-pub struct Server {
-    inner: s2n_tls::Server,
+pub struct Server<E = s2n_tls::Server> {
+    inner: E,
     /// `--client-ca` as the user wrote it, when clients must present a certificate.
     client_ca: Option<String>,
     /// With qlog traces: where each connection's transport parameters go.
     book: Option<ParameterBook>,
 }
 
-impl Server {
-    pub fn new(inner: s2n_tls::Server, client_ca: Option<String>) -> Self {
+impl<E> Server<E> {
+    pub fn new(inner: E, client_ca: Option<String>) -> Self {
         Self {
             inner,
             client_ca,
@@ -144,6 +145,19 @@ impl Server {
     pub fn with_book(mut self, book: Option<ParameterBook>) -> Self {
         self.book = book;
         self
+    }
+
+    /// The same, with the sessions inside the watch on the TLS threads (`--tls-thread`): the
+    /// watch stays in the endpoint's loop, where s2n-quic's context takes all it passes on.
+    pub fn offloaded(self) -> Result<Server<Offloaded<E>>, color_eyre::Report>
+    where
+        E: tls::Endpoint,
+    {
+        Ok(Server {
+            inner: offload(self.inner)?,
+            client_ca: self.client_ca,
+            book: self.book,
+        })
     }
 }
 
@@ -197,8 +211,8 @@ impl tls::Endpoint for Client {
     }
 }
 
-impl tls::Endpoint for Server {
-    type Session = Session<<s2n_tls::Server as tls::Endpoint>::Session>;
+impl<E: tls::Endpoint> tls::Endpoint for Server<E> {
+    type Session = Session<E::Session>;
 
     fn new_server_session<Params: s2n_codec::EncoderValue>(
         &mut self,
@@ -254,7 +268,7 @@ impl s2n_quic::provider::tls::Provider for Client {
     }
 }
 
-impl s2n_quic::provider::tls::Provider for Server {
+impl<E: tls::Endpoint> s2n_quic::provider::tls::Provider for Server<E> {
     type Server = Self;
     type Client = s2n_tls::Client;
     type Error = &'static str;
