@@ -64,6 +64,8 @@ use skip_chain::SkipChainCheck;
 
 #[path = "echo/baseline.rs"]
 mod baseline;
+#[path = "echo/counters.rs"]
+mod counters;
 #[path = "echo/load.rs"]
 mod load;
 #[path = "echo/procs.rs"]
@@ -77,6 +79,7 @@ mod report;
 #[path = "echo/s2n_client.rs"]
 mod s2n_client;
 use baseline::*;
+use counters::*;
 use load::*;
 use procs::*;
 use qecho_side::*;
@@ -169,6 +172,9 @@ struct Options {
     /// ping RTTs severalfold between runs (on this VM: ~20 us on one core, ~70 us across two).
     #[arg(long, value_name = "C,S", value_delimiter = ',', num_args = 1)]
     pin: Vec<usize>,
+    /// A flag for `qecho serve`, repeated for several: `--serve-arg=--tls-thread`.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    serve_arg: Vec<String>,
     /// The qecho binary to measure [default: the one cargo built with this bench].
     #[arg(long, env = "QECHO_BIN")]
     qecho: Option<PathBuf>,

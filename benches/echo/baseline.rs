@@ -126,10 +126,13 @@ pub(crate) async fn baseline_work(
         Bench::Spaced | Bench::Load => unreachable!("baseline_pings_apart runs these"),
         Bench::Ping => {
             let pause = Duration::from_millis(options.ping_pause_ms);
+            let cost = PingCost::start(server, libc::RUSAGE_THREAD)?;
             let rtts = baseline_ping(addr, &connector, options.pings, pause).await?;
+            let cost = cost.per_echo_of_this_client(options.pings)?;
             // The baseline's client is back to back already: its figures stand for both rows.
             let mut sample = ping_sample(rtts.clone(), "ping_p50", "ping_p99");
             sample.extend(ping_sample(rtts, "ping_direct_p50", "ping_direct_p99"));
+            sample.extend(cost);
             Ok(sample)
         }
         Bench::Handshakes => {

@@ -5,8 +5,11 @@
 //!
 //! The same for each side: the storm comes from a client of its own (qecho: a second `qecho send`
 //! process; quinn and the baseline: a second thread with its own runtime and endpoint in this
-//! process), pinned with the pinger under `--pin`; the pings start once the server has spent
-//! `STORM_WARM` of CPU on the storm, and the storm stops after the last ping.
+//! process), pinned with the pinger under `--pin`. The storm's client stands for other machines:
+//! it runs at idle priority (SCHED_IDLE), else on this 2-core machine the pinger waits for a CPU
+//! that the storm's client keeps busy, and the row measures the client's machine, not the server.
+//! The pings start once the server has spent `STORM_WARM` of CPU on the storm, and the storm
+//! stops after the last ping.
 
 use super::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -96,7 +99,7 @@ impl QechoStorm {
             "--parallel",
             &options.parallel.to_string(),
         ]);
-        let proc = Proc::spawn(command, "qecho send (storm)", None, true, Role::Client)?;
+        let proc = Proc::spawn(command, "qecho send (storm)", None, true, Role::Background)?;
         Ok(Box::new(QechoStorm { proc, deadline }))
     }
 }
@@ -141,6 +144,7 @@ impl ThreadStorm {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::spawn(move || {
+            idle_priority()?;
             let runtime = current_thread()?;
             // quinn's endpoint wants to be made inside the runtime it runs on.
             let connect_once = {

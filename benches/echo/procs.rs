@@ -10,6 +10,9 @@ pub(crate) static PIN: std::sync::OnceLock<[usize; 2]> = std::sync::OnceLock::ne
 pub(crate) enum Role {
     Client,
     Server,
+    /// A client that stands for other machines (the load row's storm): on the clients' CPU, but
+    /// at idle priority, so that it never delays the client being measured.
+    Background,
 }
 
 /// Binds the calling thread (and what it starts later) to one CPU.
@@ -21,6 +24,17 @@ pub(crate) fn pin_to(cpu: usize) -> std::io::Result<()> {
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
             return Err(std::io::Error::last_os_error());
         }
+    }
+    Ok(())
+}
+
+/// Puts the calling thread (and what it starts later) in SCHED_IDLE: it runs only when nothing
+/// else on its CPU wants to.
+pub(crate) fn idle_priority() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid parameter.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
@@ -51,9 +65,10 @@ impl Proc {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let cpu = PIN.get().map(|&[client, server]| match role {
-            Role::Client => client,
+            Role::Client | Role::Background => client,
             Role::Server => server,
         });
+        let background = matches!(role, Role::Background);
         // SAFETY: prctl and sched_setaffinity are plain system calls, fine between fork and exec.
         // The first makes the child die with this process, so that no server outlives a harness
         // that is killed.
@@ -62,6 +77,9 @@ impl Proc {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 if let Some(cpu) = cpu {
                     pin_to(cpu)?;
+                }
+                if background {
+                    idle_priority()?;
                 }
                 Ok(())
             });
@@ -230,9 +248,15 @@ impl Server {
 
     /// `qecho serve` with its defaults, but room for `connections` at once where it limits them
     /// (`--max-connections`, 1,000 by default).
-    pub(crate) fn qecho(qecho: &Path, connections: Option<u64>) -> Result<Server> {
+    pub(crate) fn qecho(
+        qecho: &Path,
+        connections: Option<u64>,
+        extra: &[String],
+    ) -> Result<Server> {
         let mut command = Command::new(qecho);
-        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra);
         if let Some(connections) = connections
             && connections >= 1000
             && serve_has_flag(qecho, "--max-connections")

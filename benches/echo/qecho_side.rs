@@ -5,7 +5,7 @@ use super::*;
 pub(crate) fn qecho_run(bench: Bench, qecho: &Path, options: &Options) -> Result<Sample> {
     let deadline = Instant::now() + bench.timeout(options);
     let connections = (bench == Bench::Idle).then_some(options.idle + options.parallel + 1);
-    let server = Server::qecho(qecho, connections)?;
+    let server = Server::qecho(qecho, connections, &options.serve_arg)?;
     let result = qecho_work(bench, qecho, &server, options, deadline);
     let stopped = server.stop();
     let sample = result?;
@@ -76,14 +76,22 @@ pub(crate) fn qecho_work(
             Ok(vec![("streams_gbps", number(&s, &["echo_gbit_per_s"])?)])
         }
         Bench::Ping => {
+            let cost = PingCost::start(server, libc::RUSAGE_CHILDREN)?;
             let rtts = qecho_pings(qecho, addr, options.pings, Duration::ZERO, deadline)?;
             let mut sample = ping_sample(rtts, "ping_p50", "ping_p99");
+            sample.extend(cost.per_echo(options.pings)?);
             // The same pings from this harness with the s2n-quic crate, back to back: qecho's
             // server and s2n-quic without `qecho send`'s ping loop.
             let (pings, pause) = (options.pings, Duration::from_millis(options.ping_pause_ms));
+            let cpu = rusage(libc::RUSAGE_THREAD);
             let direct =
                 current_thread()?.block_on(bounded(deadline, quic_ping(addr, pings, pause)))?;
+            let cpu = rusage(libc::RUSAGE_THREAD) - cpu;
             sample.extend(ping_sample(direct, "ping_direct_p50", "ping_direct_p99"));
+            sample.push((
+                "ping_direct_client_cpu_per_echo",
+                cpu.as_secs_f64() * 1e6 / pings as f64,
+            ));
             Ok(sample)
         }
         Bench::Spaced => {

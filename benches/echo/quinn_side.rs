@@ -114,10 +114,13 @@ async fn quinn_work(bench: Bench, server: &Server, options: &Options) -> Result<
         Bench::Spaced | Bench::Load => unreachable!("quinn_pings_apart runs these"),
         Bench::Ping => {
             let pause = Duration::from_millis(options.ping_pause_ms);
+            let cost = PingCost::start(server, libc::RUSAGE_THREAD)?;
             let rtts = quinn_ping(&endpoint, addr, options.pings, pause).await?;
+            let cost = cost.per_echo_of_this_client(options.pings)?;
             // Like the baseline, this client is the harness already: its figures stand for both.
             let mut sample = ping_sample(rtts.clone(), "ping_p50", "ping_p99");
             sample.extend(ping_sample(rtts, "ping_direct_p50", "ping_direct_p99"));
+            sample.extend(cost);
             Ok(sample)
         }
         Bench::Handshakes => {
