@@ -35,7 +35,7 @@ fn baseline_pings_apart(
         ))
     };
     if bench == Bench::Spaced {
-        return spaced_sample(&mut ping, options);
+        return spaced_sample_of_this_client(&mut ping, options);
     }
     let storm = || {
         Ok(ThreadStorm::start(options.parallel, deadline, move || {

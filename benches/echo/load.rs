@@ -35,6 +35,24 @@ pub(crate) fn spaced_sample(ping: &mut Pinger<'_>, options: &Options) -> Result<
     Ok(ping_sample(rtts, "ping_10ms_p50", "ping_10ms_p99"))
 }
 
+/// The spaced row of a side whose client is this harness: its figures stand in the s2n-quic
+/// client's row too.
+pub(crate) fn spaced_sample_of_this_client(
+    ping: &mut Pinger<'_>,
+    options: &Options,
+) -> Result<Sample> {
+    let mut sample = spaced_sample(ping, options)?;
+    let direct: Sample = sample
+        .iter()
+        .map(|&(key, value)| match key {
+            "ping_10ms_p50" => ("ping_10ms_direct_p50", value),
+            _ => ("ping_10ms_direct_p99", value),
+        })
+        .collect();
+    sample.extend(direct);
+    Ok(sample)
+}
+
 /// The load row: `options.load_pings` pings 1 ms apart alone, then as many during a storm that
 /// `start_storm` starts.
 pub(crate) fn load_sample(

@@ -96,7 +96,18 @@ pub(crate) fn qecho_work(
         }
         Bench::Spaced => {
             let mut ping = |count, pause| qecho_pings(qecho, addr, count, pause, deadline);
-            spaced_sample(&mut ping, options)
+            let mut sample = spaced_sample(&mut ping, options)?;
+            // The same from this harness with the s2n-quic crate: what waking from idle costs
+            // s2n-quic itself.
+            let pings = options.spaced_pings;
+            let direct = current_thread()?
+                .block_on(bounded(deadline, quic_ping(addr, pings, PAUSE_10MS)))?;
+            sample.extend(ping_sample(
+                direct,
+                "ping_10ms_direct_p50",
+                "ping_10ms_direct_p99",
+            ));
+            Ok(sample)
         }
         Bench::Load => {
             let mut ping = |count, pause| qecho_pings(qecho, addr, count, pause, deadline);

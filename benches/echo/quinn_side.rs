@@ -54,7 +54,7 @@ fn quinn_pings_apart(
         runtime.block_on(bounded(deadline, quinn_ping(&endpoint, addr, count, pause)))
     };
     if bench == Bench::Spaced {
-        return spaced_sample(&mut ping, options);
+        return spaced_sample_of_this_client(&mut ping, options);
     }
     let storm = || {
         Ok(ThreadStorm::start(options.parallel, deadline, move || {

@@ -126,6 +126,18 @@ pub(crate) const METRICS: &[MetricInfo] = &[
         higher_is_better: false,
     },
     MetricInfo {
+        key: "ping_10ms_direct_p50",
+        label: "ping, 10 ms apart, s2n-quic client: p50",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "ping_10ms_direct_p99",
+        label: "ping, 10 ms apart, s2n-quic client: p99",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
         key: "load_p50",
         label: "ping during a handshake storm: p50",
         unit: "us",
