@@ -18,7 +18,7 @@ source scripts/lib.sh
 
 # The calls per echo of one end, from an strace -c summary: the busiest first, up to 8.
 per_echo() {
-    awk -v n="$pings" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
+    awk -v n="$pings" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {
         name = $NF; calls = $4; if (calls ~ /^[0-9]+$/) { total += calls; c[name] = calls } }
         END { printf "%.2f calls per echo:", total / n
               for (k in c) if (c[k] / n >= 0.05) printf " %s %.2f", k, c[k] / n; print "" }' "$1"

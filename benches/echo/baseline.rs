@@ -6,16 +6,12 @@ use super::*;
 pub(crate) fn baseline_run(bench: Bench, options: &Options) -> Result<Sample> {
     let deadline = Instant::now() + bench.timeout(options);
     let server = Server::baseline(options.server_runtime, options.server_buffer_kib)?;
-    let result = current_thread().and_then(|runtime| match bench {
+    harness_run(server, |runtime, server| match bench {
         Bench::Spaced | Bench::Load => {
-            baseline_pings_apart(bench, &runtime, &server, options, deadline)
+            baseline_pings_apart(bench, runtime, server, options, deadline)
         }
-        _ => runtime.block_on(bounded(deadline, baseline_work(bench, &server, options))),
-    });
-    let stopped = server.stop();
-    let sample = result?;
-    stopped?;
-    Ok(sample)
+        _ => runtime.block_on(bounded(deadline, baseline_work(bench, server, options))),
+    })
 }
 
 /// The spaced and load rows (echo/load.rs): pings from this thread, a storm from another.

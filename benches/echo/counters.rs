@@ -54,9 +54,7 @@ impl PingCost {
             ("ping_client_cpu_per_echo", us(client_cpu)),
         ])
     }
-}
 
-impl PingCost {
     /// `per_echo`, for a client that is this harness: its CPU stands in the s2n-quic client's
     /// row too, as its RTTs do.
     pub(crate) fn per_echo_of_this_client(&self, echoes: u64) -> Result<Sample> {

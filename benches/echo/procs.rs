@@ -311,6 +311,20 @@ impl Server {
     }
 }
 
+/// One run of a side whose client is this harness (quinn, the baseline): `run` on a
+/// current-thread runtime against `server`, which is then stopped; an error also if the server
+/// died during the run.
+pub(crate) fn harness_run(
+    server: Server,
+    run: impl FnOnce(&tokio::runtime::Runtime, &Server) -> Result<Sample>,
+) -> Result<Sample> {
+    let result = current_thread().and_then(|runtime| run(&runtime, &server));
+    let stopped = server.stop();
+    let sample = result?;
+    stopped?;
+    Ok(sample)
+}
+
 /// Does `qecho serve` take `flag`? (Older builds have no `--max-connections`.)
 pub(crate) fn serve_has_flag(qecho: &Path, flag: &str) -> bool {
     Command::new(qecho)

@@ -24,17 +24,10 @@ const STREAM_WINDOW: u32 = 2 << 20;
 
 pub(crate) fn quinn_run(bench: Bench, options: &Options) -> Result<Sample> {
     let deadline = Instant::now() + bench.timeout(options);
-    let server = Server::quinn()?;
-    let result = current_thread().and_then(|runtime| match bench {
-        Bench::Spaced | Bench::Load => {
-            quinn_pings_apart(bench, &runtime, &server, options, deadline)
-        }
-        _ => runtime.block_on(bounded(deadline, quinn_work(bench, &server, options))),
-    });
-    let stopped = server.stop();
-    let sample = result?;
-    stopped?;
-    Ok(sample)
+    harness_run(Server::quinn()?, |runtime, server| match bench {
+        Bench::Spaced | Bench::Load => quinn_pings_apart(bench, runtime, server, options, deadline),
+        _ => runtime.block_on(bounded(deadline, quinn_work(bench, server, options))),
+    })
 }
 
 /// The spaced and load rows (echo/load.rs): pings from this thread, a storm from another.
