@@ -78,6 +78,8 @@ mod quinn_side;
 mod report;
 #[path = "echo/s2n_client.rs"]
 mod s2n_client;
+#[path = "echo/s2n_server.rs"]
+mod s2n_server;
 use baseline::*;
 use counters::*;
 use load::*;
@@ -86,6 +88,7 @@ use qecho_side::*;
 use quinn_side::*;
 use report::*;
 use s2n_client::*;
+use s2n_server::*;
 
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr, bail, ensure, eyre};
@@ -265,6 +268,7 @@ fn main() -> ExitCode {
     let server = match args.get(1).map(String::as_str) {
         Some("baseline-server") => Some(baseline_server(&args[2..])),
         Some("quinn-server") => Some(quinn_server()),
+        Some("s2n-server") => Some(s2n_server()),
         _ => None,
     };
     if let Some(result) = server {

@@ -8,8 +8,10 @@ pub(crate) fn qecho_run(bench: Bench, qecho: &Path, options: &Options) -> Result
     let server = Server::qecho(qecho, connections, &options.serve_arg)?;
     let result = qecho_work(bench, qecho, &server, options, deadline);
     let stopped = server.stop();
-    let sample = result?;
+    let mut sample = result?;
     stopped?;
+    // s2n-quic on both ends without qecho, for the same rows: what `qecho serve` adds.
+    sample.extend(plain_pair_sample(bench, options, deadline)?);
     Ok(sample)
 }
 

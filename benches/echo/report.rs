@@ -66,6 +66,18 @@ pub(crate) const METRICS: &[MetricInfo] = &[
         higher_is_better: false,
     },
     MetricInfo {
+        key: "ping_plain_p50",
+        label: "ping, plain s2n-quic pair: p50",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "ping_plain_p99",
+        label: "ping, plain s2n-quic pair: p99",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
         key: "ping_packets_per_echo",
         label: "ping: packets per echo, both ways",
         unit: "packets",
@@ -134,6 +146,18 @@ pub(crate) const METRICS: &[MetricInfo] = &[
     MetricInfo {
         key: "ping_10ms_direct_p99",
         label: "ping, 10 ms apart, s2n-quic client: p99",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "ping_10ms_plain_p50",
+        label: "ping, 10 ms apart, plain s2n-quic pair: p50",
+        unit: "us",
+        higher_is_better: false,
+    },
+    MetricInfo {
+        key: "ping_10ms_plain_p99",
+        label: "ping, 10 ms apart, plain s2n-quic pair: p99",
         unit: "us",
         higher_is_better: false,
     },
@@ -220,6 +244,12 @@ pub(crate) const METRICS: &[MetricInfo] = &[
         label: "handshakes, s2n-quic client: CPU/conn",
         unit: "us",
         higher_is_better: false,
+    },
+    MetricInfo {
+        key: "handshake_plain_rate",
+        label: "handshakes, plain s2n-quic pair: conn/s",
+        unit: "conn/s",
+        higher_is_better: true,
     },
     MetricInfo {
         key: "resumed_rate",
