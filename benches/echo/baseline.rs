@@ -30,24 +30,19 @@ fn baseline_pings_apart(
             baseline_ping(addr, &connector, count, pause),
         ))
     };
-    if bench == Bench::Spaced {
-        return spaced_sample_of_this_client(&mut ping, options);
-    }
-    let storm = || {
-        Ok(ThreadStorm::start(options.parallel, deadline, move || {
-            let connector = TlsConnector::from(Arc::new(client_config()?));
-            Ok(move |n| {
-                let connector = connector.clone();
-                async move {
-                    let mut stream = tls_connect(addr, &connector).await?;
-                    tls_echo(&mut stream, n).await?;
-                    let _ = stream.shutdown().await;
-                    Ok(())
-                }
-            })
-        }))
+    let make = move || {
+        let connector = TlsConnector::from(Arc::new(client_config()?));
+        Ok(move |n| {
+            let connector = connector.clone();
+            async move {
+                let mut stream = tls_connect(addr, &connector).await?;
+                tls_echo(&mut stream, n).await?;
+                let _ = stream.shutdown().await;
+                Ok(())
+            }
+        })
     };
-    load_sample(server, &mut ping, storm, options)
+    rows_apart_of_this_client(bench, server, options, deadline, &mut ping, make)
 }
 
 /// `count` sequential 64-byte echoes on one connection, `pause` apart (0: back to back).

@@ -35,12 +35,31 @@ pub(crate) fn spaced_sample(ping: &mut Pinger<'_>, options: &Options) -> Result<
     Ok(ping_sample(rtts, "ping_10ms_p50", "ping_10ms_p99"))
 }
 
+/// The spaced or load row of a side whose client is this harness (quinn, the baseline): `ping`
+/// from this thread; the storm's connections made by what `make` returns, on a thread of its own.
+pub(crate) fn rows_apart_of_this_client<M, C, F>(
+    bench: Bench,
+    server: &Server,
+    options: &Options,
+    deadline: Instant,
+    ping: &mut Pinger<'_>,
+    make: M,
+) -> Result<Sample>
+where
+    M: FnOnce() -> Result<C> + Send + 'static,
+    C: Fn(u64) -> F,
+    F: Future<Output = Result<()>>,
+{
+    if bench == Bench::Spaced {
+        return spaced_sample_of_this_client(ping, options);
+    }
+    let storm = || Ok(ThreadStorm::start(options.parallel, deadline, make));
+    load_sample(server, ping, storm, options)
+}
+
 /// The spaced row of a side whose client is this harness: its figures stand in the s2n-quic
 /// client's row too.
-pub(crate) fn spaced_sample_of_this_client(
-    ping: &mut Pinger<'_>,
-    options: &Options,
-) -> Result<Sample> {
+fn spaced_sample_of_this_client(ping: &mut Pinger<'_>, options: &Options) -> Result<Sample> {
     let mut sample = spaced_sample(ping, options)?;
     let direct: Sample = sample
         .iter()

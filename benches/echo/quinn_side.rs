@@ -46,24 +46,19 @@ fn quinn_pings_apart(
     let mut ping = |count, pause| {
         runtime.block_on(bounded(deadline, quinn_ping(&endpoint, addr, count, pause)))
     };
-    if bench == Bench::Spaced {
-        return spaced_sample_of_this_client(&mut ping, options);
-    }
-    let storm = || {
-        Ok(ThreadStorm::start(options.parallel, deadline, move || {
-            let endpoint = quinn_client(client_config()?)?;
-            Ok(move |n| {
-                let endpoint = endpoint.clone();
-                async move {
-                    let connection = quinn_connect(&endpoint, addr).await?;
-                    quinn_echo(&connection, n).await?;
-                    connection.close(0u8.into(), b"");
-                    Ok(())
-                }
-            })
-        }))
+    let make = move || {
+        let endpoint = quinn_client(client_config()?)?;
+        Ok(move |n| {
+            let endpoint = endpoint.clone();
+            async move {
+                let connection = quinn_connect(&endpoint, addr).await?;
+                quinn_echo(&connection, n).await?;
+                connection.close(0u8.into(), b"");
+                Ok(())
+            }
+        })
     };
-    load_sample(server, &mut ping, storm, options)
+    rows_apart_of_this_client(bench, server, options, deadline, &mut ping, make)
 }
 
 async fn quinn_work(bench: Bench, server: &Server, options: &Options) -> Result<Sample> {
