@@ -270,21 +270,30 @@ pub(crate) async fn baseline_resumed(server: &Server, options: &Options) -> Resu
         "baseline resumed handshakes: {resumed} of {} resumed",
         options.handshakes
     );
-    let mut times: Vec<Duration> = results.into_iter().map(|(time, _)| time).collect();
+    let times: Vec<Duration> = results.into_iter().map(|(time, _)| time).collect();
+    Ok(resumed_sample(times, elapsed, cpu, client_cpu))
+}
+
+/// The resumed rows from the handshake times of one measured batch, how long it took, and the
+/// server's and the client's CPU over it.
+pub(crate) fn resumed_sample(
+    mut times: Vec<Duration>,
+    elapsed: Duration,
+    server_cpu: Duration,
+    client_cpu: Duration,
+) -> Sample {
     times.sort();
-    let per_conn = |cpu: Duration| cpu.as_secs_f64() * 1e6 / options.handshakes as f64;
-    Ok(vec![
-        (
-            "resumed_rate",
-            options.handshakes as f64 / elapsed.as_secs_f64(),
-        ),
+    let count = times.len().max(1) as f64;
+    let per_conn = |cpu: Duration| cpu.as_secs_f64() * 1e6 / count;
+    vec![
+        ("resumed_rate", count / elapsed.as_secs_f64()),
         (
             "resumed_p99",
             percentile(&times, 0.99).as_secs_f64() * 1000.0,
         ),
-        ("resumed_server_cpu", per_conn(cpu)),
+        ("resumed_server_cpu", per_conn(server_cpu)),
         ("resumed_client_cpu", per_conn(client_cpu)),
-    ])
+    ]
 }
 
 pub(crate) async fn tls_echo(stream: &mut ClientStream, n: u64) -> Result<()> {

@@ -206,7 +206,7 @@ async fn quinn_resumed(server: &Server, options: &Options) -> Result<Sample> {
     let cpu = server.cpu()?;
     let client_cpu = rusage(libc::RUSAGE_SELF);
     let started = Instant::now();
-    let mut times = quinn_handshakes(&endpoint, server.addr, 1, options).await?;
+    let times = quinn_handshakes(&endpoint, server.addr, 1, options).await?;
     let elapsed = started.elapsed();
     let cpu = server.cpu()? - cpu;
     let client_cpu = rusage(libc::RUSAGE_SELF) - client_cpu;
@@ -216,20 +216,7 @@ async fn quinn_resumed(server: &Server, options: &Options) -> Result<Sample> {
         "quinn resumed handshakes: {offered} of {} offered a ticket",
         options.handshakes
     );
-    times.sort();
-    let per_conn = |cpu: Duration| cpu.as_secs_f64() * 1e6 / options.handshakes as f64;
-    Ok(vec![
-        (
-            "resumed_rate",
-            options.handshakes as f64 / elapsed.as_secs_f64(),
-        ),
-        (
-            "resumed_p99",
-            percentile(&times, 0.99).as_secs_f64() * 1000.0,
-        ),
-        ("resumed_server_cpu", per_conn(cpu)),
-        ("resumed_client_cpu", per_conn(client_cpu)),
-    ])
+    Ok(resumed_sample(times, elapsed, cpu, client_cpu))
 }
 
 /// `count` sequential 64-byte echoes on one stream, `pause` apart (0: back to back).

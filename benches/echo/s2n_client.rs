@@ -11,11 +11,7 @@ pub(crate) fn quic_client() -> Result<s2n_quic::Client> {
     let mut tls = s2n_quic::provider::tls::default::Client::builder()
         .with_application_protocols(["qecho"].iter())
         .map_err(|err| eyre!("ALPN: {err}"))?;
-    let policy = s2n_quic::provider::tls::default::security::Policy::from_version("20240603")
-        .map_err(|err| eyre!("TLS policy: {err}"))?;
-    tls.config_mut()
-        .set_security_policy(&policy)
-        .map_err(|err| eyre!("TLS policy: {err}"))?;
+    qecho_policy(tls.config_mut())?;
     // SAFETY: turns off certificate verification, as `qecho send -k` does, for our own
     // loopback server with its ephemeral certificate.
     unsafe { tls.config_mut().disable_x509_verification() }
@@ -35,6 +31,18 @@ pub(crate) fn quic_client() -> Result<s2n_quic::Client> {
         .map_err(|err| eyre!("client I/O: {err}"))?
         .start()
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))
+}
+
+/// qecho's TLS policy (src/tls.rs: X25519 first), for the plain s2n-quic client and server.
+pub(crate) fn qecho_policy(
+    config: &mut s2n_quic::provider::tls::default::config::Builder,
+) -> Result<()> {
+    let policy = s2n_quic::provider::tls::default::security::Policy::from_version("20240603")
+        .map_err(|err| eyre!("TLS policy: {err}"))?;
+    config
+        .set_security_policy(&policy)
+        .map_err(|err| eyre!("TLS policy: {err}"))?;
+    Ok(())
 }
 
 /// Opens a QUIC connection and does one 64-byte echo on it; returns the open connection and how

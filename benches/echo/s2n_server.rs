@@ -52,11 +52,7 @@ fn plain_tls() -> Result<s2n_quic::provider::tls::default::Server> {
         .with_certificate(cert.pem(), key.serialize_pem())
         .and_then(|tls| tls.with_application_protocols(["qecho"].iter()))
         .map_err(|err| eyre!("server TLS: {err}"))?;
-    let policy = s2n_quic::provider::tls::default::security::Policy::from_version("20240603")
-        .map_err(|err| eyre!("TLS policy: {err}"))?;
-    tls.config_mut()
-        .set_security_policy(&policy)
-        .map_err(|err| eyre!("TLS policy: {err}"))?;
+    qecho_policy(tls.config_mut())?;
     tls.build().map_err(|err| eyre!("server TLS: {err}"))
 }
 
