@@ -244,7 +244,9 @@ pub fn client(
         .with_limits(limits()?)
         .map_err(|err| eyre!("cannot set the connection limits: {err}"))?
         .with_event(ConnectionEvents::client(negotiations.clone(), cc).with_qlog(qlog.cloned()))
-        .map_err(|err| eyre!("cannot set up event logging: {err}"))?;
+        .map_err(|err| eyre!("cannot set up event logging: {err}"))?
+        .with_packet_interceptor(negotiations.filter())
+        .map_err(|err| eyre!("cannot set up the Version Negotiation filter: {err}"))?;
     let quic = start_with_controller!(builder, cc)
         .map_err(|err| eyre!("cannot start the QUIC client: {err}"))?;
     Ok(Client { quic, negotiations })

@@ -627,6 +627,7 @@ fn a_server_without_quic_v1_is_named_at_once() {
         &[
             "does not speak QUIC version 1",
             "Version Negotiation packet",
+            "QUIC v2 (0x6b3343cf)",
             "needs version 1 enabled",
         ],
     );

@@ -15,17 +15,15 @@ use crate::{client_hello, explain};
 use ::qlog::events::connectivity::ConnectionState;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
 use s2n_quic_core::recovery::DEFAULT_INITIAL_RTT;
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 use tracing::{debug, info};
 
 mod qlog;
 mod qlog_model;
 mod server;
 mod stats;
+mod version_negotiation;
 
 pub use qlog::QlogDir;
 pub use server::CloseReasons;
@@ -33,6 +31,7 @@ use server::ServerEnd;
 
 use stats::ms;
 pub use stats::{ConnectionStats, wait_for};
+pub use version_negotiation::{VersionNegotiations, version_name};
 
 /// s2n-quic speaks QUIC version 1 (RFC 9000) only, so every connection that completes uses it.
 const QUIC_VERSION: &str = "QUIC v1";
@@ -60,34 +59,6 @@ enum End {
     Server(ServerEnd),
     /// Hears of servers that answer with a Version Negotiation packet.
     Client(VersionNegotiations),
-}
-
-/// Servers that answered a client with a Version Negotiation packet: they speak no QUIC version
-/// that s2n-quic does (v1 only). s2n-quic ignores that packet and keeps trying until the timeout,
-/// though RFC 9000 (section 6.2) says to give up; `send` gives up at once, and says why.
-#[derive(Debug, Clone, Default)]
-pub struct VersionNegotiations(Arc<(Mutex<HashSet<SocketAddr>>, Notify)>);
-
-impl VersionNegotiations {
-    fn record(&self, server: SocketAddr) {
-        if let Ok(mut servers) = self.0.0.lock() {
-            servers.insert(canonical(server));
-        }
-        self.0.1.notify_waiters();
-    }
-
-    /// Completes once `server` has answered with a Version Negotiation packet; never otherwise.
-    pub async fn from(&self, server: SocketAddr) {
-        let server = canonical(server);
-        let (servers, recorded) = &*self.0;
-        wait_for(recorded, || {
-            servers
-                .lock()
-                .is_ok_and(|servers| servers.contains(&server))
-                .then_some(())
-        })
-        .await
-    }
 }
 
 impl ConnectionEvents {
@@ -488,7 +459,7 @@ impl Subscriber for ConnectionEvents {
                 conn = meta.id,
                 "connection {}: Version Negotiation from {server}", meta.id
             );
-            negotiations.record(server);
+            negotiations.refused_by(server);
         }
     }
 

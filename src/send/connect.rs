@@ -2,7 +2,7 @@
 //! every way that can fail into a sentence that says what to do about it.
 
 use crate::cli::CongestionControl;
-use crate::events::{ConnectionStats, canonical};
+use crate::events::{self, ConnectionStats, canonical};
 use crate::tls::{ClientTickets, ClientTls, Trust};
 use crate::{endpoint, explain};
 use color_eyre::eyre::{Result, eyre};
@@ -291,7 +291,7 @@ pub async fn handshake(
             Ok(Err(err)) => return Err(handshake_failed(&err, addr, target, tls)),
             Ok(Ok(connection)) => connection,
         },
-        () = client.negotiations.from(addr) => return Err(not_version_1(addr)),
+        versions = client.negotiations.from(addr) => return Err(not_version_1(addr, &versions)),
         () = nothing_listens(addr, target.bind) => return Err(port_unreachable(addr)),
     };
     let elapsed = started.elapsed();
@@ -385,11 +385,17 @@ fn port_unreachable(addr: SocketAddr) -> color_eyre::Report {
     )
 }
 
-fn not_version_1(addr: SocketAddr) -> color_eyre::Report {
+fn not_version_1(addr: SocketAddr, versions: &[u32]) -> color_eyre::Report {
+    let listed: Vec<String> = versions.iter().map(|&v| events::version_name(v)).collect();
     eyre!(
         "the server at {addr} does not speak QUIC version 1: it answered with a Version \
-         Negotiation packet, which lists the versions it does speak (RFC 9000, section 6). qecho \
-         speaks QUIC v1 (RFC 9000) only; the server needs version 1 enabled"
+         Negotiation packet, which lists the versions it does speak (RFC 9000, section 6): {}. \
+         qecho speaks QUIC v1 (RFC 9000) only; the server needs version 1 enabled",
+        if listed.is_empty() {
+            "none".to_string()
+        } else {
+            listed.join(", ")
+        }
     )
 }
 

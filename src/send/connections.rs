@@ -125,7 +125,7 @@ pub async fn run(
         || {
             format!(
                 "--- {addr} qecho connections ---\n{}{} connections, {} at a time: {ok} ok{how}, {failed} failed in {:.3} s: {rate:.1} connections/s\n\
-                 handshake p50/p99/max = {}/{}/{} ms\necho p50/p99 = {}/{} ms",
+                 handshake p50/p99/max = {}/{}/{} ms\necho p50/p99/max = {}/{}/{} ms",
                 if interrupted { "interrupted: figures up to the interruption\n" } else { "" },
                 options.connections,
                 options.parallel,
@@ -135,6 +135,7 @@ pub async fn run(
                 fmt(ms(&handshakes, 1.0)),
                 fmt(ms(&echoes, 0.5)),
                 fmt(ms(&echoes, 0.99)),
+                fmt(ms(&echoes, 1.0)),
             )
         },
         || {
@@ -143,7 +144,7 @@ pub async fn run(
                 "parallel": options.parallel, "ok": ok, "failed": failed, "interrupted": interrupted,
                 "seconds": elapsed.as_secs_f64(), "connections_per_s": rate,
                 "handshake_ms": {"p50": ms(&handshakes, 0.5), "p99": ms(&handshakes, 0.99), "max": ms(&handshakes, 1.0)},
-                "echo_ms": {"p50": ms(&echoes, 0.5), "p99": ms(&echoes, 0.99)},
+                "echo_ms": {"p50": ms(&echoes, 0.5), "p99": ms(&echoes, 0.99), "max": ms(&echoes, 1.0)},
                 "resumed": all_resumed, "resumed_connections": resumed_count, "full_connections": full_count,
             })
         },
