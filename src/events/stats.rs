@@ -85,6 +85,13 @@ impl HandshakeVerdict {
         self.settled.notify_waiters();
     }
 
+    /// Whether the handshake has been confirmed: for a client, HANDSHAKE_DONE has arrived.
+    pub fn confirmed(&self) -> bool {
+        self.outcome
+            .lock()
+            .is_ok_and(|slot| matches!(*slot, Some(Ok(()))))
+    }
+
     /// Waits for the verdict: `Ok` once confirmed, or the error that closed the connection.
     pub async fn wait(&self) -> Result<(), ConnectionError> {
         wait_for(&self.settled, || {

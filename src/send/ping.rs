@@ -7,6 +7,7 @@
 //! echo can then never be mistaken for the next one.
 
 use super::{Output, Session};
+use crate::events::ConnectionStats;
 use crate::explain;
 use crate::stats::RttStats;
 use crate::units::millis;
@@ -290,10 +291,7 @@ async fn ping_stream(
             let echo = echo_once(receiver, sender, &message, options.fin);
             match tokio::time::timeout(options.timeout, echo).await {
                 Ok(result) => result,
-                Err(_) => Ok(Echo::Lost(format!(
-                    "no echo within {}",
-                    humantime::format_duration(options.timeout)
-                ))),
+                Err(_) => Ok(Echo::Lost(no_echo(options.timeout, &handle))),
             }
         }
         .await;
@@ -384,10 +382,7 @@ pub async fn echo_on_new_stream(
         echo_once(&mut receiver, &mut sender, message, true).await
     };
     match tokio::time::timeout(timeout, round).await {
-        Err(_) => Err(format!(
-            "no echo within {}",
-            humantime::format_duration(timeout)
-        )),
+        Err(_) => Err(no_echo(timeout, &connection.handle())),
         Ok(Err(err)) => Err(explain::stream_failed(&err, "the server")),
         Ok(Ok(Echo::Intact)) => Ok(started.elapsed()),
         Ok(Ok(Echo::Corrupted(why))) => Err(format!("CORRUPTED: {why}")),
@@ -454,6 +449,33 @@ fn reset(stream: &mut Option<(ReceiveStream, SendStream)>) {
     if let Some((mut receiver, mut sender)) = stream.take() {
         let _ = receiver.stop_sending(0u8.into());
         let _ = sender.reset(0u8.into());
+    }
+}
+
+/// "no echo within 5s", and, when the server never confirmed the handshake, what that suggests.
+/// Through `relay --corrupt 30%` about 1 connection in 500 ended so: the client's handshake was
+/// complete, but its Finished and the two copies resent 3 s later were lost, the next came 6 s
+/// after those (a first RTT sample of 1 s, from a server's Initial resent on its own timer), and
+/// the server had given up on the handshake at its 10 s limit.
+///
+/// A confirmation is due a round trip after the Finished; the note waits for three probe
+/// timeouts' worth (srtt + 4 rttvar each), so that a short --timeout does not earn it.
+fn no_echo(timeout: Duration, handle: &Handle) -> String {
+    let overdue = handle
+        .query_event_context(|stats: &ConnectionStats| {
+            let pto = stats.smoothed_rtt + 4 * stats.rtt_variance;
+            !stats.verdict.confirmed() && timeout >= 3 * pto
+        })
+        .unwrap_or(false);
+    let within = humantime::format_duration(timeout);
+    if !overdue {
+        format!("no echo within {within}")
+    } else {
+        format!(
+            "no echo within {within}, and the server never confirmed the handshake (no \
+             HANDSHAKE_DONE arrived): it may not have our last handshake flight yet, or it gave \
+             up on the handshake (qecho serve does after 10 s, its --handshake-timeout)"
+        )
     }
 }
 
