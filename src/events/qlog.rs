@@ -132,6 +132,7 @@ impl QlogDir {
             sent_frames: Vec::new(),
             sent_acks: Vec::new(),
             received_acks: Vec::new(),
+            last_metrics: None,
             open: Some(self.open.clone()),
             closed: false,
             file,
@@ -158,6 +159,9 @@ struct Inner {
     sent_acks: Vec<(u64, u64)>,
     /// The ACK ranges of the received packet not yet written.
     received_acks: Vec<(u64, u64)>,
+    /// The last recovery metrics written: s2n-quic reports them again unchanged many times
+    /// (547 identical events in 7 s of one server connection waiting for a client's Finished).
+    last_metrics: Option<MetricsUpdated>,
     /// The open-trace count, given back once at the close.
     open: Option<Arc<AtomicUsize>>,
     /// Past the connection's close, each event is flushed as it is written: the subscriber lets
@@ -365,8 +369,9 @@ impl Trace {
         }));
     }
 
+    /// `recovery:metrics_updated`, unless nothing changed since the last one.
     pub fn metrics(&self, event: &events::RecoveryMetrics) {
-        self.event(EventData::MetricsUpdated(MetricsUpdated {
+        let metrics = MetricsUpdated {
             min_rtt: Some(ms(event.min_rtt)),
             smoothed_rtt: Some(ms(event.smoothed_rtt)),
             latest_rtt: Some(ms(event.latest_rtt)),
@@ -375,7 +380,15 @@ impl Trace {
             congestion_window: Some(u64::from(event.congestion_window)),
             bytes_in_flight: Some(u64::from(event.bytes_in_flight)),
             ..Default::default()
-        }));
+        };
+        self.with(|inner| {
+            if inner.last_metrics.as_ref() == Some(&metrics) {
+                return;
+            }
+            inner.last_metrics = Some(metrics.clone());
+            inner.flush_received();
+            inner.write(EventData::MetricsUpdated(metrics), Instant::now());
+        });
     }
 
     pub fn pacing_rate(&self, bytes_per_second: u64) {
