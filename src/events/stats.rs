@@ -116,7 +116,17 @@ pub async fn wait_for<T>(changed: &Notify, check: impl Fn() -> Option<T>) -> T {
     }
 }
 
+/// The ACK delay a peer may add before it answers (RFC 9000's default max_ack_delay, which
+/// s2n-quic, quinn and quic-go advertise).
+const PEER_MAX_ACK_DELAY: Duration = Duration::from_millis(25);
+
 impl ConnectionStats {
+    /// The probe timeout of RFC 9002 (section 6.2.1) from this end's RTT figures: how long a
+    /// peer may take to answer before one would send again.
+    pub fn probe_timeout(&self) -> Duration {
+        self.smoothed_rtt + 4 * self.rtt_variance + PEER_MAX_ACK_DELAY
+    }
+
     /// "srtt 0.312 ms, min rtt 0.101 ms, rttvar 0.080 ms, packets sent 40 / received 38 / lost 0,
     /// cwnd 12000 bytes, bytes sent 4800 / received 4600, path MTU 1452 bytes", with "MTU probes
     /// lost N" after the loss when there were some.

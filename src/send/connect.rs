@@ -147,21 +147,14 @@ impl Session {
     pub async fn close(mut self) {
         let pto = self
             .connection
-            .query_event_context(|stats: &ConnectionStats| {
-                stats.smoothed_rtt + 4 * stats.rtt_variance
-            })
-            .unwrap_or_default()
-            + PEER_MAX_ACK_DELAY;
+            .query_event_context(ConnectionStats::probe_timeout)
+            .unwrap_or_default();
         self.connection.close(0u8.into());
         drop(self.connection);
         let linger = pto.min(Duration::from_secs(1));
         let _ = tokio::time::timeout(linger, self.client.quic.wait_idle()).await;
     }
 }
-
-/// The ACK delay a peer may add before it answers (RFC 9000's default max_ack_delay, which
-/// s2n-quic, quinn and quic-go advertise).
-const PEER_MAX_ACK_DELAY: Duration = Duration::from_millis(25);
 
 /// Tries each address of `target` in turn; returns the first connection that completes its
 /// handshake, or an error that covers every attempt.

@@ -459,12 +459,11 @@ fn reset(stream: &mut Option<(ReceiveStream, SendStream)>) {
 /// the server had given up on the handshake at its 10 s limit.
 ///
 /// A confirmation is due a round trip after the Finished; the note waits for three probe
-/// timeouts' worth (srtt + 4 rttvar each), so that a short --timeout does not earn it.
+/// timeouts' worth, so that a short --timeout does not earn it.
 fn no_echo(timeout: Duration, handle: &Handle) -> String {
     let overdue = handle
         .query_event_context(|stats: &ConnectionStats| {
-            let pto = stats.smoothed_rtt + 4 * stats.rtt_variance;
-            !stats.verdict.confirmed() && timeout >= 3 * pto
+            !stats.verdict.confirmed() && timeout >= 3 * stats.probe_timeout()
         })
         .unwrap_or(false);
     let within = humantime::format_duration(timeout);
