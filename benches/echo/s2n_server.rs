@@ -61,7 +61,8 @@ fn plain_io() -> Result<s2n_quic::provider::io::tokio::Provider> {
         .with_receive_address(([127, 0, 0, 1], 0).into())
         .and_then(|io| io.with_recv_buffer_size(4 << 20))
         .and_then(|io| io.with_send_buffer_size(4 << 20))
-        .and_then(|io| io.with_internal_recv_buffer_size(512 << 10))
+        // qecho serve's receive ring (SERVER_RECEIVE_RING in src/endpoint.rs): two GRO batches
+        .and_then(|io| io.with_internal_recv_buffer_size(128 << 10))
         .and_then(|io| io.with_max_mtu(9000))
         .and_then(|io| io.build())
         .map_err(|err| eyre!("server I/O: {err}"))
