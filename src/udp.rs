@@ -1,9 +1,18 @@
 //! UDP sockets, as every part of qecho opens them: bound with an error that says what to do, and
 //! with buffers large enough for bursts. Shared by the QUIC endpoints and the relay.
 
+#[cfg(target_os = "linux")]
+pub mod priority;
+
 use color_eyre::eyre::{Result, eyre};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+
+/// The length of the connection IDs the server chooses (`endpoint::server`), one that clients
+/// rarely pick for a new connection (s2n-quic's clients choose 16 bytes, quinn's 20, aioquic's
+/// and Chrome's 8, quic-go's 8 to 20): a long header packet with a destination connection ID of
+/// this length belongs to a connection the server already knows (`priority`).
+pub const SERVER_CONNECTION_ID_LEN: usize = 17;
 
 /// Binds a UDP socket on `addr`, so that a busy port or a foreign address gets a clear message
 /// (`doing` says what for: "listen on", "bind") instead of a bare OS error.
