@@ -22,7 +22,8 @@ use color_eyre::eyre::Result;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{SocketAddr, UdpSocket};
 
-/// The regular socket (long headers) and the prioritized one (short headers), bound to one port.
+/// The regular socket (new connections' Initial and 0-RTT packets) and the prioritized one
+/// (everything else), bound to one port.
 pub struct Sockets {
     pub regular: UdpSocket,
     pub prioritized: UdpSocket,
