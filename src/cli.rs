@@ -147,7 +147,9 @@ pub enum Command {
     /// meets them in this order: outage, MTU, --pass-first, handshake loss, loss, duplication,
     /// corruption, the rate limit's queue, then the delay. On Ctrl-C or SIGTERM (and at -v once a
     /// second) it prints, per direction, datagrams and bytes in and out, dropped by cause,
-    /// duplicated, corrupted and delayed; --log-format json gives them as fields.
+    /// duplicated, corrupted and delayed, and how much later than due the delayed ones left on
+    /// average and at most (its own timing error, which grows on a busy host); --log-format json
+    /// gives them as fields.
     Relay(RelayArgs),
     /// Print the shell completion script for SHELL to standard output.
     ///

@@ -246,15 +246,18 @@ impl Link {
             }
             state.sending = true;
             drop(state);
-            let results: Vec<(usize, io::Result<usize>)> = due
+            let results: Vec<(usize, Duration, io::Result<usize>)> = due
                 .drain(..)
-                .map(|held| (held.datagram.len(), send_blocking(&held)))
+                .map(|held| {
+                    let late = Instant::now().saturating_duration_since(held.due);
+                    (held.datagram.len(), late, send_blocking(&held))
+                })
                 .collect();
             state = self.lock();
             state.sending = false;
-            for (bytes, result) in results {
+            for (bytes, late, result) in results {
                 match result {
-                    Ok(_) => state.stats.sent(bytes),
+                    Ok(_) => state.stats.sent_late(bytes, late),
                     Err(_) => state.stats.dropped(Drop::SendFailed),
                 }
             }

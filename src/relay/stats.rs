@@ -2,6 +2,7 @@
 //! duplicates, corruptions, delays. Printed as text or, with `--log-format json`, as fields.
 
 use super::impair::Direction;
+use std::time::Duration;
 use tracing::{debug, info};
 
 /// Why the relay dropped a datagram.
@@ -68,6 +69,13 @@ pub struct DirectionStats {
     pub corrupted: u64,
     /// Datagrams held back by the delay or the rate limit before going on.
     pub delayed: u64,
+    /// How much later than due the held datagrams left, in all and at most: the delay line's
+    /// thread wakes late (0.4-0.7 ms at 20 ms here), more so on a busy host, and what a figure
+    /// measured through the relay should be held against is what it really added.
+    late_total: Duration,
+    late_max: Duration,
+    /// Held datagrams sent so far (those still held at the end, or not sent, are not late).
+    held_sent: u64,
     /// Bytes in of datagrams that begin with a QUIC long header (Initial, 0-RTT, Handshake,
     /// Retry): a connection's handshake, without the 1-RTT traffic and path MTU probes after it.
     pub long_header_bytes_in: u64,
@@ -84,6 +92,23 @@ impl DirectionStats {
         self.bytes_out += bytes as u64;
     }
 
+    /// A held datagram sent `late` after it was due.
+    pub fn sent_late(&mut self, bytes: usize, late: Duration) {
+        self.sent(bytes);
+        self.held_sent += 1;
+        self.late_total += late;
+        self.late_max = self.late_max.max(late);
+    }
+
+    /// On average and at most, in milliseconds, how late the held datagrams left (0 with none).
+    pub fn late_ms(&self) -> (f64, f64) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        (
+            ms(self.late_total) / self.held_sent.max(1) as f64,
+            ms(self.late_max),
+        )
+    }
+
     pub fn dropped(&mut self, cause: Drop) {
         self.dropped[cause as usize] += 1;
     }
@@ -97,8 +122,8 @@ impl DirectionStats {
     }
 
     /// "client to server: in 120 datagrams / 98304 bytes, out 114 / 93000, dropped 6 (loss 6),
-    /// duplicated 0, corrupted 0, delayed 114", logged at info when it is the `last` word, else
-    /// at debug and beginning "so far, ".
+    /// duplicated 0, corrupted 0, delayed 114 (0.41 ms late on average, 1.20 at most)", logged at
+    /// info when it is the `last` word, else at debug and beginning "so far, ".
     pub fn log(&self, direction: Direction, last: bool) {
         let causes: Vec<String> = Drop::ALL
             .iter()
@@ -116,9 +141,15 @@ impl DirectionStats {
         } else {
             format!(" ({})", causes.join(", "))
         };
+        let (late_avg_ms, late_max_ms) = self.late_ms();
+        let late = if self.held_sent > 0 {
+            format!(" ({late_avg_ms:.2} ms late on average, {late_max_ms:.2} at most)")
+        } else {
+            String::new()
+        };
         let line = format!(
             "{}{}: in {} datagrams / {} bytes, out {} / {}, dropped {}{causes}, duplicated {}, \
-             corrupted {}, delayed {}",
+             corrupted {}, delayed {}{late}",
             if last { "" } else { "so far, " },
             direction.name(),
             self.datagrams_in,
@@ -152,6 +183,8 @@ impl DirectionStats {
                     duplicated = self.duplicated,
                     corrupted = self.corrupted,
                     delayed = self.delayed,
+                    late_avg_ms,
+                    late_max_ms,
                     long_header_bytes_in = self.long_header_bytes_in,
                     "{line}"
                 )

@@ -244,14 +244,26 @@ pub struct RelayCounts {
 impl RelayCounts {
     /// A count of one direction, `"up"` or `"down"`.
     pub fn get(&self, direction: &str, field: &str) -> u64 {
-        let counts = if direction == "up" {
-            &self.up
-        } else {
-            &self.down
-        };
+        let counts = self.direction(direction);
         counts[field]
             .as_u64()
             .unwrap_or_else(|| panic!("no {field} in {counts}"))
+    }
+
+    /// A figure of one direction in milliseconds, such as `late_avg_ms`.
+    pub fn ms(&self, direction: &str, field: &str) -> f64 {
+        let counts = self.direction(direction);
+        counts[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {field} in {counts}"))
+    }
+
+    fn direction(&self, direction: &str) -> &serde_json::Value {
+        if direction == "up" {
+            &self.up
+        } else {
+            &self.down
+        }
     }
 }
 
