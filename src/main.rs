@@ -40,6 +40,10 @@ fn main() -> ExitCode {
         .display_env_section(false)
         .install();
     logging::init(&cli.log);
+    if let cli::Command::Send(args) = &cli.command {
+        // SAFETY: no thread but this one exists before the runtime below.
+        unsafe { send::prepare_process(args) }
+    }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

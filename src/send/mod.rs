@@ -128,6 +128,23 @@ impl SessionMode {
     }
 }
 
+/// What `send` changes in the process before it starts: back to back (ping mode, `--interval
+/// 0s`), the client is busy anyway and a round trip is short, so s2n-quic's I/O spins a while
+/// before it sleeps, and the RTT holds less of the client's own wake-up
+/// (`endpoint::spin_before_sleeping`).
+///
+/// # Safety
+///
+/// It may set environment variables: no other thread may exist yet.
+pub unsafe fn prepare_process(args: &SendArgs) {
+    if let Ok(Mode::OnOneConnection(SessionMode::Ping(options))) = Mode::from_args(args)
+        && options.interval.is_zero()
+    {
+        // SAFETY: the caller's.
+        unsafe { crate::endpoint::spin_before_sleeping() }
+    }
+}
+
 pub async fn run(args: SendArgs, quiet: bool) -> Result<ExitCode> {
     let mode = Mode::from_args(&args)?;
     let mut output = Output::new(args.json, quiet);
