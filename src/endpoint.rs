@@ -41,8 +41,8 @@ impl Mtu {
 /// within the spin is read without the thread waking from epoll. Client only, 3000 pings back to
 /// back against `qecho serve` (client CPU 0, server CPU 1, 4 alternating runs): p50 65-80 -> 32-39
 /// us, p99 94-148 -> 60-73 us; 10 spins gained a quarter of that, 1000 no more than 100. Pings
-/// 1 ms apart lose by it (p50 82-100 -> 106-144 us, 3 runs: the spin keeps the core from the
-/// server's share), hence back to back only.
+/// 1 ms apart lose by it (p50 82-100 -> 106-144 us, 3 runs; why was not taken apart), hence
+/// back to back only.
 const SPINS_BEFORE_SLEEP: u32 = 100;
 
 /// Has s2n-quic's I/O spin `SPINS_BEFORE_SLEEP` times before it sleeps. Its only knob for this
