@@ -14,11 +14,30 @@ use crate::tls::ParameterKey;
 use crate::{client_hello, explain};
 use ::qlog::events::connectivity::ConnectionState;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
-use s2n_quic_core::recovery::DEFAULT_INITIAL_RTT;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{debug, info};
 
+/// Hands an event to the connection's qlog trace, if it has one.
+macro_rules! qlog_event {
+    ($stats:expr, |$trace:ident| $call:expr) => {
+        if let Some($trace) = &$stats.trace {
+            $call;
+        }
+    };
+}
+
+/// Logs at info on a server and at debug on a client.
+macro_rules! log {
+    ($role:expr, $($arg:tt)+) => {
+        match $role {
+            Role::Server => info!($($arg)+),
+            Role::Client => debug!($($arg)+),
+        }
+    };
+}
+
+mod path;
 mod qlog;
 mod qlog_model;
 mod server;
@@ -100,25 +119,6 @@ impl ConnectionEvents {
             End::Client(_) => Role::Client,
         }
     }
-}
-
-/// Hands an event to the connection's qlog trace, if it has one.
-macro_rules! qlog_event {
-    ($stats:expr, |$trace:ident| $call:expr) => {
-        if let Some($trace) = &$stats.trace {
-            $call;
-        }
-    };
-}
-
-/// Logs at info on a server and at debug on a client.
-macro_rules! log {
-    ($role:expr, $($arg:tt)+) => {
-        match $role {
-            Role::Server => info!($($arg)+),
-            Role::Client => debug!($($arg)+),
-        }
-    };
 }
 
 impl Subscriber for ConnectionEvents {
@@ -403,21 +403,7 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::ActivePathUpdated,
     ) {
-        let old_local = canonical(SocketAddr::from(&event.previous.local_addr));
-        let new_local = canonical(SocketAddr::from(&event.active.local_addr));
-        let old_remote = canonical(SocketAddr::from(&event.previous.remote_addr));
-        let new_remote = canonical(SocketAddr::from(&event.active.remote_addr));
-        stats.remote = Some(new_remote);
-        stats.path_changes += 1;
-        qlog_event!(stats, |trace| trace.message(format!(
-            "path changed: remote {old_remote} -> {new_remote}, local {old_local} -> {new_local}"
-        )));
-        // A change of address is news on either end.
-        info!(
-            conn = meta.id, %old_remote, %new_remote, %old_local, %new_local,
-            "connection {}: path changed: remote {old_remote} -> {new_remote}, local {old_local} -> {new_local}",
-            meta.id
-        );
+        stats.active_path_updated(meta.id, event);
     }
 
     fn on_packet_sent(
@@ -469,23 +455,7 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::PacketLost,
     ) {
-        if event.is_mtu_probe {
-            stats.mtu_probes_lost += 1;
-        } else {
-            stats.packets_lost += 1;
-        }
-        qlog_event!(stats, |trace| trace.packet_lost(&event.packet_header));
-        debug!(
-            conn = meta.id,
-            "connection {}: packet lost ({} bytes{})",
-            meta.id,
-            event.bytes_lost,
-            if event.is_mtu_probe {
-                ", an MTU probe"
-            } else {
-                ""
-            }
-        );
+        stats.packet_lost(meta.id, event);
     }
 
     fn on_packet_dropped(
@@ -494,11 +464,7 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::PacketDropped,
     ) {
-        qlog_event!(stats, |trace| trace.packet_dropped(&event.reason));
-        debug!(
-            conn = meta.id,
-            "connection {}: packet dropped: {:?}", meta.id, event.reason
-        );
+        stats.packet_dropped(meta.id, event);
     }
 
     fn on_mtu_updated(
@@ -507,21 +473,7 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::MtuUpdated,
     ) {
-        stats.path_mtu = event.mtu;
-        stats.mtu_search_complete |= event.search_complete;
-        qlog_event!(stats, |trace| trace
-            .mtu_updated(event.mtu, event.search_complete));
-        debug!(
-            conn = meta.id,
-            "connection {}: path MTU {} bytes{}",
-            meta.id,
-            event.mtu,
-            if event.search_complete {
-                " (search complete)"
-            } else {
-                ""
-            }
-        );
+        stats.mtu_updated(meta.id, event);
     }
 
     fn on_ecn_state_changed(
@@ -530,15 +482,7 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::EcnStateChanged,
     ) {
-        let state = match event.state {
-            events::EcnState::Testing { .. } => "testing",
-            events::EcnState::Unknown { .. } => "unknown",
-            events::EcnState::Failed { .. } => "failed",
-            events::EcnState::Capable { .. } => "capable",
-            _ => "unknown",
-        };
-        stats.ecn = Some(state);
-        debug!(conn = meta.id, "connection {}: ECN {state}", meta.id);
+        stats.ecn_state_changed(meta.id, event);
     }
 
     fn on_recovery_metrics(
@@ -547,29 +491,7 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         event: &events::RecoveryMetrics,
     ) {
-        if event.pto_count > stats.pto_count {
-            debug!(
-                conn = meta.id,
-                "connection {}: probe timeout (PTO #{})", meta.id, event.pto_count
-            );
-        }
-        stats.pto_count = event.pto_count;
-        // A path with no RTT sample yet reports s2n-quic's starting estimate (333 ms, RFC 9002's
-        // kInitialRtt): after a migration the new path does, and it is no measurement. The
-        // figures then stay those of the last path measured, and the summary says so.
-        let sampled = event.min_rtt != DEFAULT_INITIAL_RTT;
-        stats.current_path_sampled = sampled;
-        if sampled {
-            stats.smoothed_rtt = event.smoothed_rtt;
-            stats.rtt_variance = event.rtt_variance;
-            // The whole connection's minimum, over every path.
-            stats.min_rtt = match stats.min_rtt {
-                Duration::ZERO => event.min_rtt,
-                min => min.min(event.min_rtt),
-            };
-        }
-        stats.congestion_window = event.congestion_window;
-        qlog_event!(stats, |trace| trace.metrics(event));
+        stats.recovery_metrics(meta.id, event);
     }
 
     fn on_connection_closed(
