@@ -370,8 +370,9 @@ pub struct SendArgs {
 
     /// Time between messages (humantime: 2s, 250ms, 1m; 0s sends back to back) [default: 2s].
     /// Back to back, qecho's I/O spins briefly before it sleeps, so that the RTT holds less of
-    /// the client's own wake-up (about 30 us on loopback), at the cost of a busy core. In bulk mode, the time between interval reports, as iperf3's -i: a line (or a JSON object
-    /// with "type":"interval") per interval with the bytes and rates each way, and QUIC's RTT and
+    /// the client's own wake-up (about 30 us on loopback), at the cost of a busy core. In bulk
+    /// mode, the time between interval reports, as iperf3's -i: a line (or a JSON object with
+    /// "type":"interval") per interval with the bytes and rates each way, and QUIC's RTT and
     /// losses with --stats [default: 1s; 0s for none].
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<Duration>,
