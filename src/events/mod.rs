@@ -18,7 +18,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 use tracing::{debug, info};
 
-/// Hands an event to the connection's qlog trace, if it has one.
+/// Hands an event to the connection's qlog trace, if it has one. (Defined above the modules, so
+/// that `path.rs` has it too.)
 macro_rules! qlog_event {
     ($stats:expr, |$trace:ident| $call:expr) => {
         if let Some($trace) = &$stats.trace {
