@@ -1,16 +1,21 @@
 //! Round-trip statistics for `send`'s summary, as ping prints them (min/avg/max/mdev), and the
 //! percentiles p50/p90/p99.
 //!
-//! Percentiles come from a histogram of logarithmic buckets, each 1% wider than the one before,
-//! so that memory stays the same however long a ping runs (5,000 echoes a second for a day would
-//! be 432 million samples): a percentile is exact to within 1%, and clamped to the true min and
-//! max.
+//! Percentiles are exact, from the samples themselves, for up to `EXACT_SAMPLES` of them: a ping
+//! of 20 echoes reports its true median. Past that they come from a histogram of logarithmic
+//! buckets, each 1% wider than the one before, so that memory stays the same however long a ping
+//! runs (5,000 echoes a second for a day would be 432 million samples): a percentile is then
+//! exact to within 1%, and clamped to the true min and max.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Each bucket's upper bound is this factor times its lower one.
 const BUCKET_GROWTH: f64 = 1.01;
+
+/// Samples kept as they are, for exact percentiles: 65,536 of 16 bytes, 1 MiB (13 s of pings
+/// back to back at 5,000 a second). Past it they are dropped, and the buckets answer.
+const EXACT_SAMPLES: usize = 1 << 16;
 
 #[derive(Debug, Default)]
 pub struct RttStats {
@@ -21,6 +26,8 @@ pub struct RttStats {
     sum_sq_ms: f64,
     /// Samples per bucket (see `bucket`); sparse, since RTTs cluster.
     buckets: BTreeMap<u32, u64>,
+    /// Every sample, while there are at most `EXACT_SAMPLES`; empty after.
+    exact: Vec<Duration>,
 }
 
 /// The bucket of an RTT: floor(log base 1.01 of its nanoseconds).
@@ -43,6 +50,16 @@ impl RttStats {
         self.sum_ms += ms;
         self.sum_sq_ms += ms * ms;
         *self.buckets.entry(bucket(rtt)).or_default() += 1;
+        if self.count as usize <= EXACT_SAMPLES {
+            self.exact.push(rtt);
+        } else if !self.exact.is_empty() {
+            self.exact = Vec::new();
+        }
+    }
+
+    /// Whether `exact` holds every sample.
+    fn is_exact(&self) -> bool {
+        self.count > 0 && self.exact.len() as u64 == self.count
     }
 
     /// Adds another set of samples to this one.
@@ -56,11 +73,37 @@ impl RttStats {
         for (bucket, count) in &other.buckets {
             *self.buckets.entry(*bucket).or_default() += count;
         }
+        if self.exact.len() + other.exact.len() == self.count as usize
+            && self.exact.len() + other.exact.len() <= EXACT_SAMPLES
+        {
+            self.exact.extend_from_slice(&other.exact);
+        } else {
+            self.exact = Vec::new();
+        }
     }
 
-    /// The `p` quantile (0.5 for p50) in milliseconds, within 1%; `None` before a sample. The
-    /// nearest-rank definition: the smallest RTT that at least `p` of the samples do not exceed.
-    pub fn percentile_ms(&self, p: f64) -> Option<f64> {
+    /// The `p` quantiles (0.5 for p50) in milliseconds, exact or within 1% (see the module's
+    /// doc); `None` before a sample. The nearest-rank definition: the smallest RTT that at least
+    /// `p` of the samples do not exceed.
+    fn quantiles_ms<const N: usize>(&self, ps: [f64; N]) -> Option<[f64; N]> {
+        let sorted = self.is_exact().then(|| {
+            let mut sorted = self.exact.clone();
+            sorted.sort_unstable();
+            sorted
+        });
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut quantiles = [0.0; N];
+        for (quantile, p) in quantiles.iter_mut().zip(ps) {
+            *quantile = match &sorted {
+                Some(sorted) => percentile(sorted, p).map(ms)?,
+                None => self.bucket_quantile_ms(p)?,
+            };
+        }
+        Some(quantiles)
+    }
+
+    /// The `p` quantile from the buckets: the middle of the bucket that holds it, clamped.
+    fn bucket_quantile_ms(&self, p: f64) -> Option<f64> {
         let (min, max) = (self.min?, self.max);
         let rank = ((p * self.count as f64).ceil() as u64).clamp(1, self.count);
         let mut seen = 0;
@@ -74,11 +117,7 @@ impl RttStats {
 
     /// p50, p90 and p99 in milliseconds.
     fn percentiles_ms(&self) -> Option<[f64; 3]> {
-        Some([
-            self.percentile_ms(0.5)?,
-            self.percentile_ms(0.9)?,
-            self.percentile_ms(0.99)?,
-        ])
+        self.quantiles_ms([0.5, 0.9, 0.99])
     }
 
     /// `min/avg/max/mdev` in milliseconds, or `None` before the first sample.
@@ -123,6 +162,12 @@ impl RttStats {
 mod tests {
     use super::*;
 
+    impl RttStats {
+        fn quantile_ms(&self, p: f64) -> Option<f64> {
+            self.quantiles_ms([p]).map(|[q]| q)
+        }
+    }
+
     #[test]
     fn min_avg_max_mdev() {
         let mut stats = RttStats::default();
@@ -138,15 +183,36 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_are_within_one_percent_of_the_exact_ones() {
+    fn short_runs_have_exact_percentiles() {
         let mut stats = RttStats::default();
-        assert_eq!(stats.percentile_ms(0.5), None);
-        // 1..=1000 us, shuffled by a stride: p50 = 500 us, p90 = 900, p99 = 990 exactly.
-        for i in 0..1000u64 {
+        // 20 echoes, 40.001 to 40.020 ms, in a shuffled order: the median is the 10th.
+        for i in 0..20u64 {
+            stats.record(Duration::from_micros(40_000 + (i * 7) % 20 + 1));
+        }
+        assert_eq!(stats.quantile_ms(0.5), Some(40.010));
+        assert_eq!(stats.quantile_ms(0.9), Some(40.018));
+        let mut more = RttStats::default();
+        more.record(Duration::from_micros(1));
+        stats.merge(&more);
+        assert_eq!(stats.quantile_ms(0.0), Some(0.001));
+        assert_eq!(stats.quantile_ms(0.5), Some(40.010));
+    }
+
+    #[test]
+    fn long_runs_have_percentiles_within_one_percent() {
+        let mut stats = RttStats::default();
+        assert_eq!(stats.quantile_ms(0.5), None);
+        // 1..=1000 us, shuffled by a stride, 70 times over, past what is kept exactly: p50 = 500
+        // us, p90 = 900, p99 = 990.
+        for i in 0..70_000u64 {
             stats.record(Duration::from_micros((i * 337) % 1000 + 1));
         }
+        assert!(
+            stats.exact.is_empty(),
+            "the samples are let go past EXACT_SAMPLES"
+        );
         for (p, exact) in [(0.5, 0.5), (0.9, 0.9), (0.99, 0.99), (1.0, 1.0)] {
-            let got = stats.percentile_ms(p).unwrap();
+            let got = stats.quantile_ms(p).unwrap();
             assert!(
                 (got - exact).abs() <= exact * 0.01,
                 "p{p}: {got} against {exact}"
@@ -155,10 +221,11 @@ mod tests {
         // Clamped to the true extremes, and merged like the rest.
         let mut one = RttStats::default();
         one.record(Duration::from_micros(123));
-        let only = one.percentile_ms(0.5).unwrap();
+        let only = one.quantile_ms(0.5).unwrap();
         assert!((only - 0.123).abs() < 1e-9, "{only}");
         one.merge(&stats);
-        assert_eq!(one.count, 1001);
+        assert_eq!(one.count, 70_001);
+        assert!(!one.is_exact());
         assert!(one.text().unwrap().contains("\nrtt p50/p90/p99 = "));
     }
 }

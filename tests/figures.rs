@@ -30,8 +30,8 @@ fn rtt_through_20ms_each_way_reads_40ms() {
     // The truth is what the relay added: 20 ms each way and however late its thread woke to
     // send (on average 0.2-0.3 ms each way here, 0.7-1.1 beside two busy loops, where qecho's
     // average RTT read 2.0-2.8 ms above 40 in 4 runs). qecho's own share, loopback and both
-    // ends' wake-ups, read 0.3-0.4 ms at the median through a relay without delay; allow 1.5 ms,
-    // and the percentile's 1% buckets.
+    // ends' wake-ups, read 0.3-0.4 ms at the median through a relay without delay: allow 1.5 ms.
+    // (Of 20 echoes the percentiles are exact.)
     let late = counts.ms("up", "late_avg_ms") + counts.ms("down", "late_avg_ms");
     let truth = 40.0 + late;
     let (min, p50) = (rtt["min"].as_f64().unwrap(), rtt["p50"].as_f64().unwrap());
@@ -40,7 +40,7 @@ fn rtt_through_20ms_each_way_reads_40ms() {
         "min RTT {min} ms through 2 x 20 ms, {late:.2} ms late: {summary}"
     );
     assert!(
-        p50 >= 40.0 && p50 <= truth * 1.005 + 1.5,
+        p50 >= 40.0 && p50 <= truth + 1.5,
         "median RTT {p50} ms through 2 x 20 ms, {late:.2} ms late: {summary}"
     );
     eprintln!("delay 20ms each way, the relay {late:.2} ms late: rtt {rtt}");
