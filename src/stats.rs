@@ -14,10 +14,11 @@ use std::time::Duration;
 const BUCKET_GROWTH: f64 = 1.01;
 
 /// Samples kept as they are, for exact percentiles: 65,536 of 16 bytes, 1 MiB (13 s of pings
-/// back to back at 5,000 a second). Past it they are dropped, and the buckets answer.
+/// back to back at 5,000 a second), shared among the stats that are merged in the end (`send
+/// --streams`: one per stream). Past it they are dropped, and the buckets answer.
 const EXACT_SAMPLES: usize = 1 << 16;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RttStats {
     count: u64,
     min: Option<Duration>,
@@ -26,8 +27,15 @@ pub struct RttStats {
     sum_sq_ms: f64,
     /// Samples per bucket (see `bucket`); sparse, since RTTs cluster.
     buckets: BTreeMap<u32, u64>,
-    /// Every sample, while there are at most `EXACT_SAMPLES`; empty after.
+    /// Every sample, while there are at most `exact_limit`; empty after.
     exact: Vec<Duration>,
+    exact_limit: usize,
+}
+
+impl Default for RttStats {
+    fn default() -> Self {
+        Self::one_of(1)
+    }
 }
 
 /// The bucket of an RTT: floor(log base 1.01 of its nanoseconds).
@@ -42,6 +50,20 @@ fn bucket_ms(bucket: u32) -> f64 {
 }
 
 impl RttStats {
+    /// Stats that keep their share of `EXACT_SAMPLES` as one of `shares` to be merged.
+    pub fn one_of(shares: usize) -> Self {
+        Self {
+            count: 0,
+            min: None,
+            max: Duration::ZERO,
+            sum_ms: 0.0,
+            sum_sq_ms: 0.0,
+            buckets: BTreeMap::new(),
+            exact: Vec::new(),
+            exact_limit: EXACT_SAMPLES / shares.max(1),
+        }
+    }
+
     pub fn record(&mut self, rtt: Duration) {
         let ms = rtt.as_secs_f64() * 1000.0;
         self.count += 1;
@@ -50,7 +72,7 @@ impl RttStats {
         self.sum_ms += ms;
         self.sum_sq_ms += ms * ms;
         *self.buckets.entry(bucket(rtt)).or_default() += 1;
-        if self.count as usize <= EXACT_SAMPLES {
+        if self.count as usize <= self.exact_limit {
             self.exact.push(rtt);
         } else if !self.exact.is_empty() {
             self.exact = Vec::new();
@@ -74,7 +96,7 @@ impl RttStats {
             *self.buckets.entry(*bucket).or_default() += count;
         }
         if self.exact.len() + other.exact.len() == self.count as usize
-            && self.exact.len() + other.exact.len() <= EXACT_SAMPLES
+            && self.exact.len() + other.exact.len() <= self.exact_limit
         {
             self.exact.extend_from_slice(&other.exact);
         } else {
@@ -196,6 +218,23 @@ mod tests {
         stats.merge(&more);
         assert_eq!(stats.quantile_ms(0.0), Some(0.001));
         assert_eq!(stats.quantile_ms(0.5), Some(40.010));
+    }
+
+    #[test]
+    fn merged_stats_share_the_exact_samples() {
+        let mut halves = [RttStats::one_of(2), RttStats::one_of(2)];
+        for (i, half) in halves.iter_mut().enumerate() {
+            for us in 1..=EXACT_SAMPLES as u64 / 2 {
+                half.record(Duration::from_micros(us * 2 + i as u64));
+            }
+            assert!(half.is_exact());
+        }
+        let mut total = RttStats::default();
+        halves.iter().for_each(|half| total.merge(half));
+        assert!(total.is_exact());
+        halves[0].record(Duration::from_micros(1));
+        assert!(!halves[0].is_exact(), "past its share");
+        assert!(halves[0].exact.is_empty());
     }
 
     #[test]

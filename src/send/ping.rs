@@ -155,7 +155,12 @@ pub async fn run(
     // Keep the connection alive through long intervals; the idle timeout is for dead peers.
     let _ = handle.keep_alive(true);
     let started = Instant::now();
-    let mut tallies: Vec<Tally> = (0..options.streams).map(|_| Tally::default()).collect();
+    let mut tallies: Vec<Tally> = (0..options.streams)
+        .map(|_| Tally {
+            rtt: RttStats::one_of(options.streams as usize),
+            ..Tally::default()
+        })
+        .collect();
     {
         let loops = tallies.iter_mut().zip(1..).map(|(tally, stream_no)| {
             ping_stream(handle.clone(), stream_no, &options, output, remote, tally)
