@@ -1,5 +1,5 @@
 //! What this process has used so far: CPU time (user and system, from getrusage) and resident
-//! memory (from /proc/self/status), for `send`'s bulk summary and `serve`'s close lines.
+//! memory (from /proc/self/statm), for `send`'s bulk summary and `serve`'s close lines.
 
 use std::time::Duration;
 
@@ -46,18 +46,24 @@ impl Cpu {
     }
 }
 
-/// This process's resident memory in bytes (VmRSS), if /proc tells.
+/// This process's resident memory in bytes, if /proc tells: /proc/self/statm's second figure, in
+/// pages. `serve` reads it at every connection's close; /proc/self/status (the same VmRSS among
+/// fifty other lines) cost 4.6% of the server's CPU in a handshake storm (perf, 8,000 connections
+/// 64 in flight), statm a third of the time per read.
 pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
+    let mut statm = [0u8; 128];
+    let read = std::fs::File::open("/proc/self/statm")
+        .and_then(|mut file| std::io::Read::read(&mut file, &mut statm))
+        .ok()?;
+    let pages: u64 = std::str::from_utf8(&statm[..read])
+        .ok()?
+        .split_ascii_whitespace()
+        .nth(1)?
         .parse()
         .ok()?;
-    Some(kib * 1024)
+    // SAFETY: sysconf only reads a configuration value.
+    let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+    Some(pages * page_size)
 }
 
 #[cfg(test)]
@@ -75,5 +81,22 @@ mod tests {
         let used = Cpu::now().since(before);
         assert!(used.total() > Duration::ZERO, "{used:?}");
         assert!(resident_bytes().is_some_and(|bytes| bytes > 1 << 20));
+    }
+
+    #[test]
+    fn resident_memory_is_what_proc_status_calls_vm_rss() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let vm_rss_kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        let ours = resident_bytes().unwrap_or(0);
+        // Two reads a moment apart: within 10% of each other.
+        let theirs = vm_rss_kib * 1024;
+        assert!(
+            theirs > 0 && ours.abs_diff(theirs) * 10 < theirs,
+            "statm says {ours} bytes, VmRSS {theirs}"
+        );
     }
 }
