@@ -6,13 +6,17 @@
 # Release build; loopback; not part of `cargo test`.
 #
 #   scripts/load-bench.sh [RUNS] [PINGS]     (default 3 runs of 2000 pings 1 ms apart)
+#
+# To compare builds or settings: QECHO=path/to/qecho (and QECHO_NO_BUILD=1) runs another binary,
+# SERVE_ARGS="--tls-thread" passes flags to the server, STORM_PREFIX="nice -n 19" runs the storm's
+# client under a command (to tell the server's share of the tail from the client host's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=${1:-3}
 pings=${2:-2000}
 [ -n "${QECHO_NO_BUILD:-}" ] || cargo build --release --quiet
-qecho=target/release/qecho
+qecho=${QECHO:-target/release/qecho}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -20,13 +24,13 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 source scripts/lib.sh
 field() { python3 -c "import json,sys; print(round(json.loads(sys.stdin.read().splitlines()[-1])$1, 3))"; }
 
-start serve --max-connections 100000
+start serve --max-connections 100000 ${SERVE_ARGS:-}
 server=$listening
 ping() { "$qecho" send "$server" -k -q --json --count "$pings" --interval 1ms 2>/dev/null; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq "$runs"); do
     ping >"$work/alone.json"
-    "$qecho" send "$server" -k -q --connections 100000 --parallel 64 --deadline 60s >/dev/null 2>&1 &
+    ${STORM_PREFIX:-} "$qecho" send "$server" -k -q --connections 100000 --parallel 64 --deadline 60s >/dev/null 2>&1 &
     storm=$!
     sleep 0.5
     ping >"$work/loaded.json"
