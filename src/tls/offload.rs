@@ -9,7 +9,10 @@
 //! Measured with scripts/load-bench.sh (2000 pings 1 ms apart during a 64-in-flight handshake
 //! storm, three alternating runs each, release build): ping p99 12.9-14.5 ms in the endpoint's
 //! loop, 9.5-9.9 ms with the TLS thread; handshakes/s, and the ping without a storm, unchanged
-//! within the noise.
+//! within the noise. Tried and left out: these threads at SCHED_IDLE, so that the endpoint's
+//! thread always takes the core first: the ping's p50 during the storm fell 0.41-0.49 -> 0.17-0.18
+//! ms but its p99 stayed at 1.9-3.8 ms (the endpoint's own share of each handshake) and the
+//! storm's handshakes/s fell 25-35%; on a busy host such threads would hardly run at all.
 //!
 //! Off by default, for what it changes on the wire (s2n-quic 1.91): the endpoint acknowledges a
 //! client's Initial before TLS has answered, in a datagram of its own padded to 1200 bytes (the
