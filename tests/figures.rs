@@ -407,8 +407,13 @@ fn datagrams_at_a_rate_read_the_paths_loss_and_jitter() {
     // The relay drops nothing here, yet 0 to 2 of 300 were seen lost in a fresh connection's
     // first run (QUIC stacks drop what they cannot place yet; not explained further here).
     assert!(shaken["lost"].as_u64().unwrap() <= 3, "{shaken}");
+    // --jitter 5ms moves each way's delay by up to 5 ms either way, uniformly: RFC 3550's estimate
+    // over such round trips reads 4.68 ms on average, 2.71-6.99 in 99.8% of 300-echo runs (2000
+    // simulated). The host's own jitter, the calm path's, comes on top: 0.43-1.14 ms in three runs
+    // of this test alone, 1.78 in a full test run (which failed the "5x calm" this replaces); the
+    // jittery path then read 4.66-5.26 and 4.98 ms.
     assert!(
-        rough > 2.0 && rough > 5.0 * calm,
+        (2.7..=7.0 + calm).contains(&rough) && rough > calm + 1.0,
         "jitter {calm} ms, then {rough} ms with --jitter 5ms"
     );
     assert!(shaken["out_of_order"].as_u64().unwrap() > 0, "{shaken}");
