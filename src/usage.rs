@@ -49,7 +49,8 @@ impl Cpu {
 /// This process's resident memory in bytes, if /proc tells: /proc/self/statm's second figure, in
 /// pages. `serve` reads it at every connection's close; /proc/self/status (the same VmRSS among
 /// fifty other lines) cost 4.6% of the server's CPU in a handshake storm (perf, 8,000 connections
-/// 64 in flight), statm a third of the time per read.
+/// 64 in flight); statm takes about half as long to read (8.5 against 15.4 us a read from Python,
+/// its own overhead included).
 pub fn resident_bytes() -> Option<u64> {
     let mut statm = [0u8; 128];
     let read = std::fs::File::open("/proc/self/statm")
