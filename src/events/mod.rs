@@ -12,7 +12,6 @@
 use crate::cli::CongestionControl;
 use crate::tls::ParameterKey;
 use crate::{client_hello, explain};
-use ::qlog::events::connectivity::ConnectionState;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta, Subscriber, events};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -38,23 +37,22 @@ macro_rules! log {
     };
 }
 
+mod handshake;
 mod path;
 mod qlog;
+mod qlog_dir;
 mod qlog_model;
 mod server;
 mod stats;
 mod version_negotiation;
 
-pub use qlog::QlogDir;
+pub use qlog_dir::QlogDir;
 pub use server::CloseReasons;
 use server::ServerEnd;
 
 use stats::ms;
 pub use stats::{ConnectionStats, wait_for};
 pub use version_negotiation::{VersionNegotiations, version_name};
-
-/// s2n-quic speaks QUIC version 1 (RFC 9000) only, so every connection that completes uses it.
-const QUIC_VERSION: &str = "QUIC v1";
 
 /// Which end of the connections this endpoint is: the server logs at info, the client at debug
 /// (`send` prints its own account on standard output).
@@ -328,32 +326,7 @@ impl Subscriber for ConnectionEvents {
         _: &ConnectionMeta,
         event: &events::HandshakeStatusUpdated,
     ) {
-        if let events::HandshakeStatus::Confirmed { .. } = event.status {
-            stats.verdict.settle(Ok(()));
-            qlog_event!(stats, |trace| trace
-                .state(ConnectionState::HandshakeConfirmed));
-        }
-        if !matches!(event.status, events::HandshakeStatus::Complete { .. }) {
-            return;
-        }
-        qlog_event!(stats, |trace| trace
-            .state(ConnectionState::HandshakeCompleted));
-        // A client's watch has read both ends' transport parameters by now.
-        if let (End::Client(_), Some(qlog), Some(odcid)) = (&self.end, &self.qlog, &stats.odcid)
-            && let Some(entry) = qlog.book().take(&ParameterKey::Odcid(odcid.clone()))
-        {
-            for (local, bytes) in [(true, entry.local), (false, entry.remote)] {
-                if let Some(bytes) = bytes {
-                    qlog_event!(stats, |trace| trace.parameters(local, &bytes));
-                }
-            }
-        }
-        let took = stats
-            .started
-            .map(|started| started.elapsed())
-            .unwrap_or_default();
-        stats.handshake = Some(took);
-        stats.handshake_bytes = Some((stats.bytes_sent, stats.bytes_received));
+        self.handshake_status_updated(stats, &event.status);
     }
 
     /// The handshake's log line, here rather than at its completion: s2n-quic-tls completes the
@@ -365,37 +338,7 @@ impl Subscriber for ConnectionEvents {
         meta: &ConnectionMeta,
         _: &events::TlsExporterReady,
     ) {
-        let took = stats.handshake.unwrap_or_default();
-        let resumed = stats.signature_scheme.is_none();
-        stats.resumed = Some(resumed);
-        let handshake_ms = ms(took);
-        log!(
-            self.role(),
-            conn = meta.id,
-            handshake_ms,
-            alpn = stats.alpn.as_deref().unwrap_or("-"),
-            server_name = stats.server_name.as_deref().unwrap_or(""),
-            cipher_suite = stats.cipher_suite.as_deref().unwrap_or(""),
-            key_exchange_group = stats.key_exchange_group.as_deref().unwrap_or(""),
-            quic_version = QUIC_VERSION,
-            resumed,
-            cc = self.cc.name(),
-            "connection {}: handshake complete in {:.3} ms ({}): alpn {}, server name {}, {}, {}, {QUIC_VERSION}, cc {}",
-            meta.id,
-            ms(took),
-            if resumed { "resumed" } else { "full" },
-            stats.alpn.as_deref().unwrap_or("-"),
-            stats.server_name.as_deref().unwrap_or("(none)"),
-            stats
-                .cipher_suite
-                .as_deref()
-                .unwrap_or("cipher suite unknown"),
-            stats
-                .key_exchange_group
-                .as_deref()
-                .unwrap_or("key exchange group unknown"),
-            self.cc.name(),
-        );
+        self.log_handshake(stats, meta.id);
     }
 
     fn on_active_path_updated(

@@ -3,8 +3,9 @@
 //! connections per second and the handshake latency distribution.
 
 use super::Output;
+use super::Payload;
 use super::connect::{self, Target};
-use super::ping::{self, Payload};
+use super::ping;
 use crate::endpoint;
 use crate::stats::percentile;
 use crate::tls::{ClientTickets, ClientTls};

@@ -10,7 +10,7 @@
 //! RFC 3550 (and iperf3) estimate it, J += (|D| - J) / 16, where D is the difference between
 //! the transit times of consecutive echoes; here the transit is the round trip.
 
-use super::ping::Payload;
+use super::Payload;
 use super::{Output, Session};
 use crate::stats::RttStats;
 use crate::units::{Rate, millis};

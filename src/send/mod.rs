@@ -10,6 +10,7 @@ mod datagram;
 mod intervals;
 mod output;
 mod pattern;
+mod payload;
 mod ping;
 mod pipe;
 
@@ -26,6 +27,7 @@ use tokio::sync::Notify;
 
 pub use connect::Session;
 pub use output::Output;
+use payload::Payload;
 
 /// `--interval` in ping and datagram mode: ping's own default is 1 s; qecho's has been 2 s since
 /// the quic-go example's ticker it descends from.
@@ -349,8 +351,8 @@ fn quic_stats_json(stats: &ConnectionStats) -> serde_json::Value {
 }
 
 /// What each message carries, from `--message` or `--size`: ping, datagram and connections modes.
-fn payload(args: &SendArgs) -> Result<ping::Payload> {
-    ping::Payload::from_args(args.message.as_deref(), args.size.map(|size| size.0))
+fn payload(args: &SendArgs) -> Result<Payload> {
+    Payload::from_args(args.message.as_deref(), args.size.map(|size| size.0))
 }
 
 /// Waits until `interval` after `sent_at`, when the next message of ping or datagram mode is due.
