@@ -312,7 +312,10 @@ impl ClientTls {
             seen: watch::Observed::default(),
             tickets,
         };
-        tls.provider()?;
+        // Every setting checked now, before any packet: a bad --ca or --cert is reported at once.
+        // Not built: that loaded the system's roots once more than the endpoint does, a quarter of
+        // the time a refused `send --count 1` took (33.5 -> 25.8 ms, medians of 30 alternating).
+        tls.builder()?;
         Ok(tls)
     }
 
@@ -342,6 +345,25 @@ impl ClientTls {
 
     /// A fresh provider; s2n-quic takes one by value for each client endpoint.
     pub fn provider(&self) -> Result<watch::Client> {
+        let client = self
+            .builder()?
+            .build()
+            .map_err(|err| eyre!("cannot set up TLS for the client: {err}"))?;
+        let pin = match &self.trust {
+            Trust::Pin { fingerprint, .. } => Some(*fingerprint),
+            _ => None,
+        };
+        Ok(watch::Client::new(
+            client,
+            pin,
+            self.seen.clone(),
+            self.tickets.clone(),
+        ))
+    }
+
+    /// s2n-tls's client with our settings, not yet built: every setting a user can get wrong
+    /// fails here. (`build` only loads the system's roots, if they are used.)
+    fn builder(&self) -> Result<s2n_tls::client::Builder> {
         let mut builder = s2n_tls::Client::builder()
             .with_application_protocols(self.protocols.iter())
             .map_err(|err| eyre!("cannot set the application protocols: {err}"))?;
@@ -394,18 +416,6 @@ impl ClientTls {
         if let Some(tickets) = &self.tickets {
             tickets.install(builder.config_mut())?;
         }
-        let client = builder
-            .build()
-            .map_err(|err| eyre!("cannot set up TLS for the client: {err}"))?;
-        let pin = match &self.trust {
-            Trust::Pin { fingerprint, .. } => Some(*fingerprint),
-            _ => None,
-        };
-        Ok(watch::Client::new(
-            client,
-            pin,
-            self.seen.clone(),
-            self.tickets.clone(),
-        ))
+        Ok(builder)
     }
 }
