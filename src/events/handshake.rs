@@ -67,7 +67,7 @@ impl ConnectionEvents {
             cc = self.cc.name(),
             "connection {}: handshake complete in {:.3} ms ({}): alpn {}, server name {}, {}, {}, {QUIC_VERSION}, cc {}",
             id,
-            ms(took),
+            handshake_ms,
             if resumed { "resumed" } else { "full" },
             stats.alpn.as_deref().unwrap_or("-"),
             stats.server_name.as_deref().unwrap_or("(none)"),
